@@ -1,0 +1,65 @@
+package ringbuf
+
+import (
+	"testing"
+	"time"
+)
+
+// TestNoAllocs: the hot paths (and the waits when they need not wait)
+// allocate nothing.
+func TestNoAllocs(t *testing.T) {
+	for _, rs := range recordSizes {
+		r, _ := mkRing(t, rs, 64)
+		rec := make([]byte, rs)
+		short := make([]byte, rs/2)
+		batch := make([]byte, 48*rs) // crosses the end of the slots on every other call
+		back := &Backoff{Deadline: time.Now().Add(time.Hour), Stop: func() bool { return false }}
+		cases := []struct {
+			name string
+			f    func()
+		}{
+			{"TryWrite+TryRead", func() { r.TryWrite(rec); r.TryRead(rec) }},
+			{"TryWriteStamp+TryRead", func() { r.TryWriteStamp(rec, 9); r.TryRead(rec) }},
+			{"padded TryWrite", func() { r.TryWrite(short); r.TryRead(rec) }},
+			{"WriteBatch+ReadBatch", func() { r.WriteBatch(batch); r.ReadBatch(batch) }},
+			{"Reserve+Commit+Peek+Release", func() {
+				b, _ := r.Reserve(40)
+				r.Commit(len(b) / rs)
+				p, _ := r.Peek(40)
+				r.Release(len(p) / rs)
+			}},
+			{"full/empty", func() {
+				for r.TryWrite(rec) {
+				}
+				r.TryWrite(rec)
+				r.Reserve(1)
+				for r.TryRead(rec) {
+				}
+				r.Peek(1)
+				r.ReadBatch(batch)
+			}},
+			{"waits", func() {
+				r.WaitWrite(1, back)
+				r.TryWrite(rec)
+				r.WaitRead(1, back)
+				r.TryRead(rec)
+			}},
+			{"accounting", func() {
+				r.SetStamp(5)
+				r.TryWrite(rec)
+				r.Lag(10)
+				r.OldestStamp()
+				r.InFlight()
+				r.Stats()
+				r.Free()
+				r.Available()
+				r.TryRead(rec)
+			}},
+		}
+		for _, c := range cases {
+			if a := testing.AllocsPerRun(200, c.f); a != 0 {
+				t.Errorf("record size %d: %s: %v allocations per run", rs, c.name, a)
+			}
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package ringbuf
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Producer side. Only one goroutine (core) may call these at a time.
+
+// SetStamp sets the stamp that TryWrite, WriteBatch and Commit give the
+// records they write from now on (for example the TSC or the guest branch
+// count at the current VM exit). Producer side.
+func (r *Ring) SetStamp(stamp uint64) { r.pStamp = stamp }
+
+// Free is the number of slots the producer can fill now. Producer side.
+func (r *Ring) Free() uint64 {
+	r.pTail = atomic.LoadUint64(r.tail)
+	return r.free()
+}
+
+// free is the free space according to the cached consumer index.
+func (r *Ring) free() uint64 {
+	used := r.pHead - r.pTail
+	if used > r.cap { // only with a corrupt peer index: stay inside the ring
+		return 0
+	}
+	return r.cap - used
+}
+
+// TryWrite writes one record and publishes it, stamped with the current
+// SetStamp value. It returns false, writing nothing, if the ring is full.
+// rec shorter than RecordSize is zero-padded; longer panics.
+// Producer side; does not allocate.
+func (r *Ring) TryWrite(rec []byte) bool {
+	return r.TryWriteStamp(rec, r.pStamp)
+}
+
+// TryWriteStamp is TryWrite with an explicit stamp for this record.
+func (r *Ring) TryWriteStamp(rec []byte, stamp uint64) bool {
+	h := r.pHead
+	if h-r.pTail >= r.cap {
+		r.pTail = atomic.LoadUint64(r.tail)
+		if h-r.pTail >= r.cap {
+			bump(r.pstall)
+			return false
+		}
+	}
+	dst := r.slot(h)
+	if uintptr(len(rec)) == r.rsize {
+		copyRec(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: rec holds exactly one record
+	} else {
+		r.padRec(dst, rec)
+	}
+	*r.stamp(h) = stamp
+	r.pHead = h + 1
+	atomic.StoreUint64(r.head, h+1) // release: slot and stamp before the index
+	return true
+}
+
+// padRec copies a short record and zero-fills the rest of the slot.
+//
+//go:noinline
+func (r *Ring) padRec(dst unsafe.Pointer, rec []byte) {
+	if uintptr(len(rec)) > r.rsize {
+		panic(errLongRecord)
+	}
+	s := unsafe.Slice((*byte)(dst), r.rsize) // unsafe: one slot inside the slot array
+	n := copy(s, rec)
+	clear(s[n:])
+}
+
+// WriteBatch writes as many of the records in src (len(src) must be a
+// multiple of RecordSize) as fit, stamped with the current SetStamp value,
+// publishes them with one index store and returns how many it wrote (0 if
+// the ring is full). The batch may cross the end of the slot array; it is
+// copied as at most two spans. Producer side; does not allocate.
+func (r *Ring) WriteBatch(src []byte) int {
+	if uintptr(len(src))&(r.rsize-1) != 0 {
+		panic(errBatchLen)
+	}
+	n := uint64(len(src)) >> r.shift
+	if n == 0 {
+		return 0
+	}
+	free := r.free()
+	if free < n {
+		r.pTail = atomic.LoadUint64(r.tail)
+		free = r.free()
+		if free == 0 {
+			bump(r.pstall)
+			return 0
+		}
+		n = min(n, free)
+	}
+	h := r.pHead
+	first := min(n, r.cap-h&r.mask) // records before the end of the slot array
+	k := copy(r.span(h, first), src)
+	if first < n {
+		copy(r.span(0, n-first), src[k:])
+	}
+	r.fillStamps(h, n, r.pStamp)
+	r.pHead = h + n
+	atomic.StoreUint64(r.head, h+n) // release: slots and stamps before the index
+	return int(n)
+}
+
+// fillStamps stamps records [h, h+n).
+func (r *Ring) fillStamps(h, n, stamp uint64) {
+	for i := h; i != h+n; i++ {
+		*r.stamp(i) = stamp
+	}
+}
+
+// Reserve returns the slots for the next k records, 1 <= k <= n, as one
+// contiguous []byte of k*RecordSize bytes for the caller to fill, or
+// ErrFull if no slot is free. k is n clamped to the free slots and to the
+// end of the slot array: a reservation never wraps, so a caller wanting n
+// records loops (Reserve, fill, Commit) until it has written them all. The
+// records become visible to the consumer only at Commit. A new Reserve
+// replaces an uncommitted reservation. Producer side; does not allocate.
+// n < 1 reserves one record.
+func (r *Ring) Reserve(n int) ([]byte, error) {
+	want := uint64(max(n, 1))
+	free := r.free()
+	if free < want {
+		r.pTail = atomic.LoadUint64(r.tail)
+		free = r.free()
+		if free == 0 {
+			bump(r.pstall)
+			r.pReserved = 0
+			return nil, ErrFull
+		}
+	}
+	h := r.pHead
+	k := min(want, free, r.cap-h&r.mask)
+	r.pReserved = k
+	return r.span(h, k), nil
+}
+
+// Commit publishes the first n records of the last reservation, stamped
+// with the current SetStamp value; the rest of the reservation stays
+// reserved (it now starts at the next record). Committing more than is
+// reserved panics. Producer side; does not allocate.
+func (r *Ring) Commit(n int) { r.CommitStamp(n, r.pStamp) }
+
+// CommitStamp is Commit with an explicit stamp for these n records.
+func (r *Ring) CommitStamp(n int, stamp uint64) {
+	if n <= 0 {
+		return
+	}
+	c := uint64(n)
+	if c > r.pReserved {
+		panic(errOverCommit)
+	}
+	r.pReserved -= c
+	h := r.pHead
+	r.fillStamps(h, c, stamp)
+	r.pHead = h + c
+	atomic.StoreUint64(r.head, h+c) // release: slots and stamps before the index
+}
