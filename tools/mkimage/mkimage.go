@@ -257,7 +257,7 @@ func findEntry(f *elf.File, name string) (uint64, error) {
 	case len(samePkg) > 0:
 		msg += fmt.Sprintf("; %s functions in %s: %s", abi0Suffix, strings.TrimSuffix(pkg, "."), list(samePkg))
 	default:
-		msg += "; no similar function symbols"
+		msg += "; no similar function symbols (the linker drops assembly functions that no Go code references)"
 	}
 	if !strings.HasSuffix(name, abi0Suffix) {
 		msg += " (assembly TEXT symbols carry the " + abi0Suffix + " suffix)"
