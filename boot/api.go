@@ -1,0 +1,88 @@
+package boot
+
+import (
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// The API the hypervisor (ordinary Go code) uses. It runs as a normal
+// program on top of the Linux system call layer, so everything here goes
+// through system calls or reads state the kernel wrote before the runtime
+// started.
+
+// CmdLine returns the multiboot command line.
+func CmdLine() string { return string(bootInfo.cmdline[:bootInfo.cmdlen]) }
+
+// NumCPU returns the number of CPUs running the scheduler.
+func NumCPU() int { return ncpu }
+
+// CPUSource says where the CPU list came from (ACPI MADT, MP table, ...).
+func CPUSource() string { return cpuSource }
+
+// CurrentCPU returns the CPU the calling thread runs on (getcpu).
+func CurrentCPU() int {
+	var c uint32
+	syscall.RawSyscall(sysGetcpu, uintptr(unsafe.Pointer(&c)), 0, 0)
+	return int(c)
+}
+
+// Pin locks the calling goroutine to its OS thread and that thread to CPU
+// cpu for the rest of the goroutine's life (the vCPU loops live this way).
+func Pin(cpu int) error {
+	if cpu < 0 || cpu >= ncpu {
+		return errBadCPU
+	}
+	runtime.LockOSThread()
+	mask := uint64(1) << uint(cpu)
+	_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, 8, uintptr(unsafe.Pointer(&mask)))
+	if e != 0 {
+		return e
+	}
+	if CurrentCPU() != cpu {
+		runtime.Gosched() // the scheduler moves the thread at its next entry
+	}
+	return nil
+}
+
+type bootError string
+
+func (e bootError) Error() string { return string(e) }
+
+const errBadCPU = bootError("boot: no such CPU")
+
+// GuestRegion is host-physical memory reserved for a guest; identity-mapped.
+type GuestRegion struct{ Base, Size uint64 }
+
+// GuestRAM returns the primary's and the backup's regions (Size 0 without
+// the guestmem= option).
+func GuestRAM() (primary, backup GuestRegion) {
+	return GuestRegion{guestRAM.base, guestRAM.size},
+		GuestRegion{guestRAM.base + guestRAM.offset, guestRAM.size}
+}
+
+// Stats are counters of the ring-0 layer.
+type Stats struct {
+	Syscalls      uint64
+	Unimplemented uint32
+	FramesUsed    uint64 // bytes of physical memory given to the runtime
+	FramesLeaked  uint64 // bytes kept out of circulation after munmap
+	TSCHz         uint64
+	Entry         uintptr // multiboot entry point of the image
+}
+
+// ReadStats returns the current counters.
+func ReadStats() Stats {
+	return Stats{
+		Syscalls:      atomic.LoadUint64(&syscallCount),
+		Unimplemented: atomic.LoadUint32(&unimplemented),
+		FramesUsed:    atomic.LoadUint64(&phys.used),
+		FramesLeaked:  atomic.LoadUint64(&phys.leaked),
+		TSCHz:         clk.tscHz,
+		Entry:         imageEntry,
+	}
+}
+
+// HasVMX reports CPUID.1:ECX.VMX.
+func HasVMX() bool { return hasVMX }

@@ -1,0 +1,186 @@
+// Package selftest checks, on the machine, that the Go runtime works on top
+// of package boot: every line it prints is a marker the emulator tests
+// match ("selftest: PASS name ..." / "selftest: FAIL name ...", and finally
+// "selftest: ALL PASS" or "selftest: FAILED").
+package selftest
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"hindsight/boot"
+)
+
+type result struct {
+	w      io.Writer
+	failed int
+}
+
+func (r *result) check(name string, ok bool, format string, args ...any) {
+	status := "PASS"
+	if !ok {
+		status = "FAIL"
+		r.failed++
+	}
+	fmt.Fprintf(r.w, "selftest: %s %s: %s\n", status, name, fmt.Sprintf(format, args...))
+}
+
+// Run executes every check and returns the exit status (0: all passed).
+func Run(w io.Writer) int {
+	r := &result{w: w}
+	fmt.Fprintf(w, "selftest: start, %d CPU(s) from %s\n", boot.NumCPU(), boot.CPUSource())
+
+	r.check("cpus", boot.NumCPU() == runtime.NumCPU() && runtime.NumCPU() >= 1,
+		"online=%d runtime.NumCPU=%d GOMAXPROCS=%d", boot.NumCPU(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	goroutinesOnCPUs(r)
+	gcCycles(r)
+	sleep(r)
+	preemption(r)
+	nilDereference(r)
+	pinned(r)
+
+	st := boot.ReadStats()
+	r.check("syscalls", st.Unimplemented == 0, "%d system calls, %d unimplemented", st.Syscalls, st.Unimplemented)
+	if r.failed > 0 {
+		fmt.Fprintf(w, "selftest: FAILED (%d checks)\n", r.failed)
+		return 1
+	}
+	fmt.Fprintln(w, "selftest: ALL PASS")
+	return 0
+}
+
+// goroutinesOnCPUs runs busy goroutines until each CPU has been seen.
+func goroutinesOnCPUs(r *result) {
+	n := boot.NumCPU()
+	var seen [64]atomic.Bool
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(5 * time.Second)
+	for g := 0; g < 2*n; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				seen[boot.CurrentCPU()].Store(true)
+				all := true
+				for i := 0; i < n; i++ {
+					all = all && seen[i].Load()
+				}
+				if all {
+					return
+				}
+				for i := 0; i < 10000; i++ {
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var list []int
+	for i := 0; i < n; i++ {
+		if seen[i].Load() {
+			list = append(list, i)
+		}
+	}
+	r.check("goroutines", len(list) == n, "goroutines ran on CPUs %v of %d", list, n)
+}
+
+var sink [][]byte
+
+func gcCycles(r *result) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 12; i++ {
+		for j := 0; j < 64; j++ {
+			sink = append(sink, make([]byte, 16<<10))
+		}
+		sink = nil
+		runtime.GC()
+	}
+	debug.FreeOSMemory()
+	runtime.ReadMemStats(&after)
+	n := after.NumGC - before.NumGC
+	r.check("gc", n >= 10, "%d GC cycles, heap %d KiB", n, after.HeapAlloc>>10)
+}
+
+func sleep(r *result) {
+	start := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	d := time.Since(start)
+	r.check("sleep", d >= 50*time.Millisecond && d <= 80*time.Millisecond, "time.Sleep(50ms) took %v", d)
+}
+
+// preemption: a loop without calls must not stop the world forever; the GC
+// preempts it asynchronously (SIGURG).
+func preemption(r *result) {
+	var stop atomic.Bool
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		x := 0
+		for !stop.Load() {
+			x++
+		}
+		_ = x
+	}()
+	<-started
+	runtime.Gosched()
+	done := make(chan struct{})
+	go func() {
+		runtime.GC() // needs to preempt the loop
+		close(done)
+	}()
+	select {
+	case <-done:
+		r.check("preempt", true, "a call-free loop was preempted for GC")
+	case <-time.After(3 * time.Second):
+		r.check("preempt", false, "GC did not complete while a call-free loop ran")
+	}
+	stop.Store(true)
+}
+
+type node struct {
+	next *node
+	v    int
+}
+
+func nilDereference(r *result) {
+	var msg string
+	func() {
+		defer func() {
+			if e := recover(); e != nil {
+				msg = fmt.Sprint(e)
+			}
+		}()
+		var n *node
+		_ = n.v
+	}()
+	r.check("nilderef", msg != "", "recovered: %s", msg)
+}
+
+func pinned(r *result) {
+	target := boot.NumCPU() - 1
+	res := make(chan string)
+	go func() {
+		if err := boot.Pin(target); err != nil {
+			res <- err.Error()
+			return
+		}
+		for i := 0; i < 200; i++ {
+			if c := boot.CurrentCPU(); c != target {
+				res <- fmt.Sprintf("thread pinned to CPU%d ran on CPU%d", target, c)
+				return
+			}
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond)
+				runtime.Gosched()
+			}
+		}
+		res <- ""
+	}()
+	msg := <-res
+	r.check("pinned", msg == "", "thread pinned to CPU%d stayed there %s", target, msg)
+}

@@ -1,0 +1,25 @@
+// Command hindsight is the hypervisor image: a Go program that boots on bare
+// metal through package boot and, for now, reports the machine it found.
+// With "selftest" on the command line it runs the ring-0 layer's self-test.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"hindsight/boot"
+	"hindsight/boot/selftest"
+)
+
+func main() {
+	args := strings.Fields(boot.CmdLine())
+	for _, a := range args {
+		if a == "selftest" {
+			os.Exit(selftest.Run(os.Stdout))
+		}
+	}
+	fmt.Printf("hv: hindsight: %d CPU(s) online (%s)\n", boot.NumCPU(), boot.CPUSource())
+	fmt.Printf("hv: VT-x: %v\n", boot.HasVMX())
+	fmt.Println("hv: nothing else to do yet; stopping")
+}
