@@ -23,6 +23,7 @@ timeout --foreground -k 5 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp
 	-serial "file:$log" -device isa-debug-exit,iobase=0xf4,iosize=0x04
 status=$?
 tr -d '\r' <"$log" | sed 's/^/  | /'
+echo
 if [ "$status" -eq 124 ]; then
 	echo "run-qemu.sh: TIMEOUT after ${timeout}s (smp=$smp)" >&2
 	exit 1

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Boot the hindsight image in Bochs 2.7 (VT-x with EPT, 2 CPUs,
+# deterministic clock) from a GRUB ISO carrying the command line, with a
+# hard timeout; judge the run by markers in the serial log.
+#   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-log FILE] [-show] [-input FILE]
+# -expect may be repeated; every marker must appear. -show prints the serial
+# log as it grows (for make run). -input feeds FILE to the guest's COM1.
+set -u
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" megs=512
+expects=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-img) img=$2; shift ;;
+	-cpus) cpus=$2; shift ;;
+	-timeout) timeout=$2; shift ;;
+	-cmdline) cmdline=$2; shift ;;
+	-expect) expects+=("$2"); shift ;;
+	-log) log=$2; shift ;;
+	-megs) megs=$2; shift ;;
+	-input) input=$2; shift ;;
+	-show) show=1 ;;
+	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+work=$(mktemp -d build/bochs.XXXXXX)
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+[ -n "$log" ] || log=build/bochs.log
+mkdir -p "$work/iso/boot/grub"
+cp "$img" "$work/iso/boot/hindsight.img"
+cat >"$work/iso/boot/grub/grub.cfg" <<CFG
+set timeout=0
+set default=0
+menuentry "hindsight" {
+	multiboot /boot/hindsight.img $cmdline
+	boot
+}
+CFG
+if ! grub-mkrescue -o "$work/boot.iso" "$work/iso" >"$work/grub.log" 2>&1; then
+	cat "$work/grub.log" >&2
+	echo "run-bochs.sh: grub-mkrescue failed" >&2
+	exit 1
+fi
+: >"$log"
+com1="com1: enabled=1, mode=file, dev=$log"
+[ -z "$input" ] || com1="com1: enabled=1, mode=pipe, dev=$input"
+cat >"$work/bochsrc" <<RC
+megs: $megs
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+cpu: model=corei7_icelake_u, count=$cpus, ips=50000000, reset_on_triple_fault=0
+ata0-master: type=cdrom, path=$work/boot.iso, status=inserted
+boot: cdrom
+$com1
+display_library: rfb, options="timeout=0"
+clock: sync=none, time0=946684800
+log: $work/bochs.out
+port_e9_hack: enabled=1
+sound: driver=dummy
+speaker: enabled=1, mode=dummy
+RC
+echo c >"$work/rc"
+if [ "$show" = 1 ]; then
+	tail -f "$log" --pid=$$ 2>/dev/null | tr -d '\r' &
+fi
+start=$(date +%s.%N)
+timeout --foreground -k 5 "$timeout" bochs -q -f "$work/bochsrc" -rc "$work/rc" </dev/null >"$work/stdout" 2>&1
+status=$?
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+[ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'
+echo
+if [ "$status" -eq 124 ]; then
+	echo "run-bochs.sh: TIMEOUT after ${timeout}s" >&2
+	grep -i "panic\|error" "$work/bochs.out" | tail -5 >&2
+	exit 1
+fi
+fail=0
+if [ "$status" -gt 128 ]; then
+	echo "run-bochs.sh: bochs died with status $status:" >&2
+	grep -v ALSA "$work/stdout" | tail -3 >&2
+	fail=1
+fi
+for e in "${expects[@]}"; do
+	grep -q -- "$e" "$log" || { echo "run-bochs.sh: FAIL: \"$e\" not in $log" >&2; fail=1; }
+done
+if grep -q "KERNEL FAULT\|selftest: FAIL" "$log"; then
+	echo "run-bochs.sh: FAIL: failure marker in $log" >&2
+	fail=1
+fi
+if [ "$fail" = 1 ]; then
+	grep -i "panic\|triple" "$work/bochs.out" | tail -5 >&2
+	exit 1
+fi
+echo "run-bochs.sh: PASS in ${elapsed%.*}s (bochs status $status, $cpus CPUs)"
