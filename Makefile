@@ -10,7 +10,7 @@ TIMEOUT ?= 120
 export CGO_ENABLED := 0
 GOENV := GOOS=linux GOARCH=amd64
 
-.PHONY: all image iso run test test-host selftest-qemu selftest-bochs bench-ring bench-boot clean
+.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs bench-ring bench-boot clean
 
 all: image
 
@@ -34,13 +34,16 @@ $(ISO): $(IMG) tools/grub.cfg
 iso: $(ISO)
 
 # Main job: boot the image in Bochs with two CPUs (VT-x available).
-run: $(ISO)
-	tools/emu/run-bochs.sh -iso $(ISO) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
+run: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
 
-test: test-host selftest-qemu-1 selftest-qemu-2 selftest-bochs
+# The README's test command: host tests, then the machine tests.
+test: test-host test-machine
 
 test-host:
 	$(GO) test ./...
+
+test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs
 
 selftest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp $(SMP) -timeout $(TIMEOUT) -cmdline "selftest" -expect "selftest: ALL PASS"
@@ -51,8 +54,18 @@ selftest-qemu-1:
 selftest-qemu-2:
 	$(MAKE) selftest-qemu SMP=2
 
-selftest-bochs: $(ISO)
-	tools/emu/run-bochs.sh -iso $(ISO) -timeout 600 -cmdline "selftest" -expect "selftest: ALL PASS"
+# An unrecovered panic and an illegal instruction must each print a
+# goroutine trace (and, for the trap, CPU, vector, RIP and registers), stop
+# the machine and exit with status 2 (QEMU: 2*2+1).
+failtest-qemu: $(IMG)
+	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "selftest=panic" -status 5 \
+		-expect "panic: selftest: deliberate panic" -expect "goroutine " -expect "boot: exit status 2"
+	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "selftest=trap" -status 5 \
+		-expect "boot: cpu[0-9]*: exception #UD at rip" -expect "SIGILL" -expect "goroutine " \
+		-expect "rip " -expect "boot: exit status 2"
+
+selftest-bochs: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "selftest" -expect "selftest: ALL PASS"
 
 bench-ring:
 	$(GO) run ./tools/ringbench

@@ -15,8 +15,11 @@ import (
 func main() {
 	args := strings.Fields(boot.CmdLine())
 	for _, a := range args {
-		if a == "selftest" {
+		switch {
+		case a == "selftest":
 			os.Exit(selftest.Run(os.Stdout))
+		case strings.HasPrefix(a, "selftest="):
+			selftest.Fail(strings.TrimPrefix(a, "selftest="))
 		}
 	}
 	fmt.Printf("hv: hindsight: %d CPU(s) online (%s)\n", boot.NumCPU(), boot.CPUSource())

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Boot the hindsight image under QEMU (TCG) with a hard timeout and judge the
 # run by markers in the serial log, never by QEMU's exit status alone.
-#   run-qemu.sh -img IMG [-smp N] [-timeout S] [-cmdline "..."] [-expect MARKER] [-log FILE]
+#   run-qemu.sh -img IMG [-smp N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N] [-log FILE]
+# Every -expect marker must appear; -status N also requires QEMU's exit
+# status N (isa-debug-exit: 2*code+1).
 set -u
-img=build/hindsight.img smp=2 timeout=120 cmdline="" expect="" log=""
+img=build/hindsight.img smp=2 timeout=120 cmdline="" log="" want_status=""
+expects=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-img) img=$2; shift ;;
 	-smp) smp=$2; shift ;;
 	-timeout) timeout=$2; shift ;;
 	-cmdline) cmdline=$2; shift ;;
-	-expect) expect=$2; shift ;;
+	-expect) expects+=("$2"); shift ;;
+	-status) want_status=$2; shift ;;
 	-log) log=$2; shift ;;
 	*) echo "run-qemu.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -28,11 +32,17 @@ if [ "$status" -eq 124 ]; then
 	echo "run-qemu.sh: TIMEOUT after ${timeout}s (smp=$smp)" >&2
 	exit 1
 fi
-if [ -n "$expect" ]; then
-	if grep -q "$expect" "$log" && ! grep -q "KERNEL FAULT\|selftest: FAIL" "$log"; then
-		echo "run-qemu.sh: PASS (smp=$smp): found \"$expect\""
-		exit 0
-	fi
-	echo "run-qemu.sh: FAIL (smp=$smp): \"$expect\" not in $log (qemu status $status)" >&2
-	exit 1
+fail=0
+for e in "${expects[@]}"; do
+	grep -q -- "$e" "$log" || { echo "run-qemu.sh: FAIL (smp=$smp): \"$e\" not in $log" >&2; fail=1; }
+done
+if [ -n "$want_status" ] && [ "$status" != "$want_status" ]; then
+	echo "run-qemu.sh: FAIL (smp=$smp): qemu exit status $status, want $want_status" >&2
+	fail=1
 fi
+if [ -z "$want_status" ] && grep -q "KERNEL FAULT\|selftest: FAIL" "$log"; then
+	echo "run-qemu.sh: FAIL (smp=$smp): failure marker in $log" >&2
+	fail=1
+fi
+[ "$fail" = 0 ] && echo "run-qemu.sh: PASS (smp=$smp, qemu status $status)"
+exit $fail
