@@ -13,11 +13,15 @@ import (
 )
 
 func main() {
+	mainTSC := boot.TSC()
 	args := strings.Fields(boot.CmdLine())
 	for _, a := range args {
 		switch {
 		case a == "selftest":
 			os.Exit(selftest.Run(os.Stdout))
+		case strings.HasPrefix(a, "bench="):
+			selftest.Bench(os.Stdout, mainTSC, strings.TrimPrefix(a, "bench="))
+			return
 		case strings.HasPrefix(a, "selftest="):
 			selftest.Fail(strings.TrimPrefix(a, "selftest="))
 		}

@@ -70,6 +70,8 @@ type Stats struct {
 	FramesLeaked  uint64 // bytes kept out of circulation after munmap
 	TSCHz         uint64
 	Entry         uintptr // multiboot entry point of the image
+	EntryTSC      uint64  // TSC when the loader entered the image
+	WaitTSC       uint64  // TSC ticks spent in boot busy-waits (calibration, AP start)
 }
 
 // ReadStats returns the current counters.
@@ -81,8 +83,13 @@ func ReadStats() Stats {
 		FramesLeaked:  atomic.LoadUint64(&phys.leaked),
 		TSCHz:         clk.tscHz,
 		Entry:         imageEntry,
+		EntryTSC:      entryTSC,
+		WaitTSC:       waitTSC,
 	}
 }
 
 // HasVMX reports CPUID.1:ECX.VMX.
 func HasVMX() bool { return hasVMX }
+
+// TSC reads the time-stamp counter (RDTSC; CPL0, so always allowed).
+func TSC() uint64 { return rdtsc() }

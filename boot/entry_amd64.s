@@ -28,6 +28,9 @@ TEXT ·multibootEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVL AX, SI                 // multiboot magic
 	MOVL BX, DI                 // multiboot information
 	MOVL $0x7000, SP            // a few bytes of conventional memory for CALL
+	RDTSC                       // boot benchmark: TSC at entry, kept at 0x6FF8
+	PUSHQ DX                    // (one 4-byte push each in 32-bit mode)
+	PUSHQ AX
 	ADDR32(·bootScratch(SB), BX)
 	ADDL $4095, BX
 	ANDL $~4095, BX

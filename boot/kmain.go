@@ -22,7 +22,14 @@ func imageEnd() uintptr
 // The kernel image starts at the multiboot header page (tools/mkimage).
 const imageStart = 0x3FF000
 
+// Boot timing, in TSC ticks (one per emulated instruction in Bochs).
+var (
+	entryTSC uint64 // at multibootEntry
+	waitTSC  uint64 // spent in calibration and AP start-up busy-waits
+)
+
 func kmain(magic, info uint64) {
+	entryTSC = load64(0x6FF8)
 	consoleInit()
 	puts("\nboot: hindsight starting\n")
 	if magic != multibootMagic {
@@ -52,7 +59,9 @@ func kmain(magic, info uint64) {
 	initPIC()
 	lapic.Enable(vecSpurious)
 	c.apicID = lapic.ID()
+	w := rdtsc()
 	calibrate(lapic)
+	waitTSC += rdtsc() - w
 	puts("boot: tsc ")
 	putDec(clk.tscHz / 1000)
 	puts(" kHz, apic timer ")
@@ -62,7 +71,9 @@ func kmain(magic, info uint64) {
 	c.online = 1
 	ncpu = 1
 	onlineMask = 1
+	w = rdtsc()
 	startAPs()
+	waitTSC += rdtsc() - w
 	initFDs()
 	vm.next = mmapBase
 
