@@ -70,7 +70,7 @@ selftest-bochs: $(IMG)
 # Boot-layer costs in TSC cycles; in Bochs one cycle is one emulated
 # instruction, so those figures are deterministic.
 bench-boot: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "bench=bochs" -expect "bench: thread switch"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "bench=bochs rdrand=off" -expect "bench: thread switch"
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "bench=qemu-tcg" -expect "bench: thread switch"
 
 bench-ring:

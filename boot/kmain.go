@@ -42,6 +42,7 @@ func kmain(magic, info uint64) {
 	ebdaBase = uintptr(*(*uint16)(unsafe.Pointer(uintptr(0x40E)))) << 4
 	parseCmdline()
 	probeCPU()
+	hasRDRAND = hasRDRAND && !noRDRAND
 	initFPU()
 
 	if !initMemory() {
@@ -249,6 +250,7 @@ var progName = [...]byte{'h', 'i', 'n', 'd', 's', 'i', 'g', 'h', 't', 0}
 // parseCmdline applies the options the kernel itself reads.
 func parseCmdline() {
 	traceSyscalls = cmdlineHas("trace=syscalls")
+	noRDRAND = cmdlineHas("rdrand=off")
 }
 
 // cmdlineHas reports whether word appears as a whole word in the command line.

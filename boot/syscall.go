@@ -653,9 +653,14 @@ func sysArchPrctlImpl(t *thread, code, addr uint64) uint64 {
 	return errno(EINVAL)
 }
 
-// getrandom: RDRAND where the CPU has it, else a xorshift generator seeded
-// from the TSC (fine for the runtime's hash seeds; not for keys).
-var rngState uint64
+// getrandom: RDRAND where the CPU has it (and "rdrand=off" is not given),
+// else a xorshift generator seeded from the TSC: fine for the runtime's hash
+// seeds, not for keys, and deterministic in Bochs, whose TSC counts
+// instructions.
+var (
+	rngState uint64
+	noRDRAND bool
+)
 
 func random64() uint64 {
 	if hasRDRAND {
