@@ -1,0 +1,221 @@
+package dev
+
+// Device is an emulated device on the I/O port bus. size is the access width
+// in bytes (1, 2 or 4). Devices registered with Bus.Register are 8-bit ISA
+// devices and only ever see size 1; In returns the byte in bits 7:0. In and
+// Out run in VM-exit context: they must not allocate.
+type Device interface {
+	In(port uint16, size int) uint32
+	Out(port uint16, size int, v uint32)
+}
+
+// Policy says what the Bus does with an access to a port no device claims.
+type Policy uint8
+
+const (
+	// Ignore: reads return all ones, writes are dropped, and the first
+	// access to each distinct port is reported through the Bus's Log
+	// function (once per port for the Bus's lifetime).
+	Ignore Policy = iota
+	// Fault: the access is refused; the caller injects #GP(0) into the
+	// guest instead of completing the instruction.
+	Fault
+	// Silent: like Ignore, but never logged.
+	Silent
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Ignore:
+		return "ignore+log once"
+	case Fault:
+		return "#GP"
+	case Silent:
+		return "ignore"
+	}
+	return "policy?"
+}
+
+// LogFunc receives one report per distinct unclaimed port under the Ignore
+// policy: the port, whether the access was a write, its size and the value
+// written (0 for reads). It is called in VM-exit context.
+type LogFunc func(port uint16, write bool, size int, value uint32)
+
+// Table sizes of the Bus (fixed: no allocation, no map).
+const (
+	MaxDevices  = 32
+	MaxPolicies = 16
+)
+
+type claim struct {
+	lo, hi uint16 // inclusive
+	wide   bool   // device takes 2- and 4-byte accesses whole
+	dev    Device
+}
+
+type policyRange struct {
+	lo, hi uint16 // inclusive
+	p      Policy
+}
+
+// Bus dispatches guest port I/O to devices through a small fixed table
+// searched linearly. An access wider than a byte to an 8-bit device is split,
+// as the ISA bus does, into byte accesses to consecutive ports, each
+// dispatched on its own and reassembled little-endian. Unclaimed ports follow
+// the Policy of the last SetPolicy range covering them, else the default
+// (Ignore).
+//
+// The zero Bus is ready to use (default policy Ignore, no Log).
+type Bus struct {
+	Log LogFunc
+
+	def      Policy
+	devs     [MaxDevices]claim
+	ndevs    int
+	policies [MaxPolicies]policyRange
+	npol     int
+	logged   [65536 / 64]uint64 // ports already reported
+}
+
+// Register claims ports lo..hi (inclusive) for an 8-bit device. It panics if
+// the table is full or the range overlaps a claimed one (a setup bug).
+func (b *Bus) Register(lo, hi uint16, d Device) { b.register(lo, hi, d, false) }
+
+// RegisterWide is Register for a device that handles 2- and 4-byte accesses
+// itself: it gets the whole access when the access's first port is in
+// lo..hi (bytes of a wider access that start elsewhere reach it one by one).
+func (b *Bus) RegisterWide(lo, hi uint16, d Device) { b.register(lo, hi, d, true) }
+
+func (b *Bus) register(lo, hi uint16, d Device, wide bool) {
+	if lo > hi || d == nil {
+		panic("dev: bad port range")
+	}
+	if b.ndevs == len(b.devs) {
+		panic("dev: bus device table full")
+	}
+	for _, c := range b.devs[:b.ndevs] {
+		if lo <= c.hi && c.lo <= hi {
+			panic("dev: port range already claimed")
+		}
+	}
+	b.devs[b.ndevs] = claim{lo: lo, hi: hi, wide: wide, dev: d}
+	b.ndevs++
+}
+
+// SetDefault sets the policy for unclaimed ports outside every SetPolicy
+// range.
+func (b *Bus) SetDefault(p Policy) { b.def = p }
+
+// SetPolicy sets the policy for unclaimed ports lo..hi; later calls take
+// precedence where ranges overlap. It panics if the table is full.
+func (b *Bus) SetPolicy(lo, hi uint16, p Policy) {
+	if b.npol == len(b.policies) {
+		panic("dev: bus policy table full")
+	}
+	b.policies[b.npol] = policyRange{lo, hi, p}
+	b.npol++
+}
+
+// PolicyFor returns the policy that applies to port if no device claims it.
+func (b *Bus) PolicyFor(port uint16) Policy {
+	for i := b.npol - 1; i >= 0; i-- {
+		if r := &b.policies[i]; r.lo <= port && port <= r.hi {
+			return r.p
+		}
+	}
+	return b.def
+}
+
+// Device returns the device claiming port, or nil.
+func (b *Bus) Device(port uint16) Device {
+	if c := b.find(port); c != nil {
+		return c.dev
+	}
+	return nil
+}
+
+func (b *Bus) find(port uint16) *claim {
+	for i := 0; i < b.ndevs; i++ {
+		if c := &b.devs[i]; c.lo <= port && port <= c.hi {
+			return c
+		}
+	}
+	return nil
+}
+
+// faults reports whether any byte of the access falls on an unclaimed port
+// whose policy is Fault. Such an access is refused as a whole.
+func (b *Bus) faults(port uint16, size int) bool {
+	for i := 0; i < size; i++ {
+		p := port + uint16(i)
+		if b.find(p) == nil && b.PolicyFor(p) == Fault {
+			return true
+		}
+	}
+	return false
+}
+
+func validSize(size int) bool { return size == 1 || size == 2 || size == 4 }
+
+// In performs a guest IN of size bytes (1, 2 or 4) from port. If fault is
+// true nothing was done and the caller injects #GP(0).
+func (b *Bus) In(port uint16, size int) (v uint32, fault bool) {
+	if !validSize(size) {
+		return 0, true
+	}
+	if c := b.find(port); c != nil && c.wide {
+		return c.dev.In(port, size), false
+	}
+	if b.faults(port, size) {
+		return 0, true
+	}
+	for i := 0; i < size; i++ {
+		p := port + uint16(i)
+		x := uint32(0xFF)
+		if c := b.find(p); c != nil {
+			x = c.dev.In(p, 1) & 0xFF
+		} else {
+			b.unclaimed(p, false, size, 0)
+		}
+		v |= x << (8 * i)
+	}
+	return v, false
+}
+
+// Out performs a guest OUT of the low size bytes of v to port. If fault is
+// true nothing was done and the caller injects #GP(0).
+func (b *Bus) Out(port uint16, size int, v uint32) (fault bool) {
+	if !validSize(size) {
+		return true
+	}
+	if c := b.find(port); c != nil && c.wide {
+		c.dev.Out(port, size, v)
+		return false
+	}
+	if b.faults(port, size) {
+		return true
+	}
+	for i := 0; i < size; i++ {
+		p := port + uint16(i)
+		if c := b.find(p); c != nil {
+			c.dev.Out(p, 1, v>>(8*i)&0xFF)
+		} else {
+			b.unclaimed(p, true, size, v)
+		}
+	}
+	return false
+}
+
+func (b *Bus) unclaimed(port uint16, write bool, size int, v uint32) {
+	if b.PolicyFor(port) != Ignore {
+		return
+	}
+	w, bit := port/64, uint64(1)<<(port%64)
+	if b.logged[w]&bit != 0 {
+		return
+	}
+	b.logged[w] |= bit
+	if b.Log != nil {
+		b.Log(port, write, size, v)
+	}
+}
