@@ -20,6 +20,14 @@ func TestNoAllocs(t *testing.T) {
 		}{
 			{"TryWrite+TryRead", func() { r.TryWrite(rec); r.TryRead(rec) }},
 			{"TryWriteStamp+TryRead", func() { r.TryWriteStamp(rec, 9); r.TryRead(rec) }},
+			{"Put+Flush+Get+Ack", func() {
+				r.Put(rec)
+				r.Put(short)
+				r.Flush()
+				r.Get(rec)
+				r.Get(rec)
+				r.Ack()
+			}},
 			{"padded TryWrite", func() { r.TryWrite(short); r.TryRead(rec) }},
 			{"WriteBatch+ReadBatch", func() { r.WriteBatch(batch); r.ReadBatch(batch) }},
 			{"Reserve+Commit+Peek+Release", func() {
@@ -55,6 +63,21 @@ func TestNoAllocs(t *testing.T) {
 				r.Available()
 				r.TryRead(rec)
 			}},
+		}
+		if rs == 16 {
+			tr, _ := As[[16]byte](r)
+			var v [16]byte
+			cases = append(cases, struct {
+				name string
+				f    func()
+			}{"typed", func() {
+				tr.TryWrite(&v)
+				tr.Put(&v)
+				r.Flush()
+				tr.TryRead(&v)
+				tr.Get(&v)
+				r.Ack()
+			}})
 		}
 		for _, c := range cases {
 			if a := testing.AllocsPerRun(200, c.f); a != 0 {

@@ -29,6 +29,22 @@ func (r *Ring) Available() uint64 {
 // false, copying nothing, if the ring is empty. Consumer side; does not
 // allocate.
 func (r *Ring) TryRead(dst []byte) bool {
+	t := r.cTail
+	if t == r.cHead || uintptr(len(dst)) < r.fastLen {
+		return r.tryReadSlow(dst) // empty per the cache, short dst, or a size over 64
+	}
+	// Fast path: no calls, nothing spilled.
+	copyRec(unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Add(r.slots, uintptr(t&r.mask)<<(r.shift&63)), r.shift) // unsafe: dst holds a record; masked slot index
+	r.cTail = t + 1
+	atomic.StoreUint64(r.tail, t+1) // release: slot read before it is handed back
+	return true
+}
+
+// tryReadSlow is TryRead when the cached producer index says empty or the
+// record needs a memmove.
+//
+//go:noinline
+func (r *Ring) tryReadSlow(dst []byte) bool {
 	if uintptr(len(dst)) < r.rsize {
 		panic(errShortDst)
 	}
@@ -40,10 +56,49 @@ func (r *Ring) TryRead(dst []byte) bool {
 			return false
 		}
 	}
-	copyRec(unsafe.Pointer(unsafe.SliceData(dst)), r.slot(t), r.shift) // unsafe: dst holds at least one record
+	copyAny(unsafe.Pointer(unsafe.SliceData(dst)), r.slot(t), r.shift) // unsafe: dst holds at least one record
 	r.cTail = t + 1
 	atomic.StoreUint64(r.tail, t+1) // release: slot read before it is handed back
 	return true
+}
+
+// Get reads one record like TryRead but does not hand its slot back to
+// the producer until Ack, or the next TryRead, ReadBatch or Release, which
+// release everything read before them. Paired with the producer's Put and
+// Flush it reads a run of records for one atomic store. Consumer side;
+// does not allocate.
+func (r *Ring) Get(dst []byte) bool {
+	t := r.cTail
+	if t == r.cHead || uintptr(len(dst)) < r.fastLen {
+		return r.getSlow(dst)
+	}
+	copyRec(unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Add(r.slots, uintptr(t&r.mask)<<(r.shift&63)), r.shift) // unsafe: dst holds a record; masked slot index
+	r.cTail = t + 1
+	return true
+}
+
+//go:noinline
+func (r *Ring) getSlow(dst []byte) bool {
+	if uintptr(len(dst)) < r.rsize {
+		panic(errShortDst)
+	}
+	t := r.cTail
+	if t == r.cHead {
+		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the slot
+		if t == r.cHead {
+			bump(r.cempty)
+			return false
+		}
+	}
+	copyAny(unsafe.Pointer(unsafe.SliceData(dst)), r.slot(t), r.shift) // unsafe: dst holds at least one record
+	r.cTail = t + 1
+	return true
+}
+
+// Ack hands the slots of the records read by Get back to the producer.
+// Consumer side.
+func (r *Ring) Ack() {
+	atomic.StoreUint64(r.tail, r.cTail) // release: slots read before they are handed back
 }
 
 // ReadBatch copies as many unread records as fit in dst (whole records

@@ -2,24 +2,43 @@ package ringbuf
 
 import "unsafe"
 
-// copyRec copies one record of 1<<shift bytes from src to dst. The common
-// sizes are fixed-size array moves the compiler turns into a few register or
-// SSE moves; others go through memmove. Byte arrays have alignment 1, so
-// the conversions hold for any src and dst.
+// u128 is 16 bytes the compiler keeps in two registers (a struct of two
+// words is SSA-able; a [16]byte array is not, and a [32]byte or [64]byte
+// assignment through pointers becomes a memmove call).
+type u128 struct{ lo, hi uint64 }
+
+// copyRec copies one record of 1<<shift bytes, shift in [2, 6], from src
+// to dst: one 4- or 8-byte move, or 16-byte pieces each loaded before it is
+// stored; small enough to inline into the single-record hot paths. The
+// conversions are of pointer-free types, which need no alignment, so src
+// and dst may be anywhere.
 func copyRec(dst, src unsafe.Pointer, shift uint) {
 	switch shift {
 	case 2:
-		*(*[4]byte)(dst) = *(*[4]byte)(src) // unsafe: both sides hold a full 4-byte record
+		*(*uint32)(dst) = *(*uint32)(src) // unsafe: both hold a full 4-byte record
 	case 3:
-		*(*[8]byte)(dst) = *(*[8]byte)(src) // unsafe: both sides hold a full 8-byte record
-	case 4:
-		*(*[16]byte)(dst) = *(*[16]byte)(src) // unsafe: both sides hold a full 16-byte record
-	case 5:
-		*(*[32]byte)(dst) = *(*[32]byte)(src) // unsafe: both sides hold a full 32-byte record
-	case 6:
-		*(*[64]byte)(dst) = *(*[64]byte)(src) // unsafe: both sides hold a full 64-byte record
+		*(*uint64)(dst) = *(*uint64)(src) // unsafe: both hold a full 8-byte record
 	default:
-		n := uintptr(1) << shift
-		copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n)) // unsafe: both sides hold a full record
+		for off := uintptr(0); off < 1<<(shift&63); off += 16 {
+			*(*u128)(unsafe.Add(dst, off)) = *(*u128)(unsafe.Add(src, off)) // unsafe: 16-byte piece of a full record
+		}
 	}
+}
+
+// copy64 copies 64 bytes: four 16-byte pieces, loaded before stored.
+func copy64(dst, src unsafe.Pointer) {
+	a, b := *(*u128)(src), *(*u128)(unsafe.Add(src, 16))                 // unsafe: src holds a full 64-byte record
+	c, d := *(*u128)(unsafe.Add(src, 32)), *(*u128)(unsafe.Add(src, 48)) // unsafe: src holds a full 64-byte record
+	*(*u128)(dst), *(*u128)(unsafe.Add(dst, 16)) = a, b                  // unsafe: dst is a full 64-byte slot
+	*(*u128)(unsafe.Add(dst, 32)), *(*u128)(unsafe.Add(dst, 48)) = c, d  // unsafe: dst is a full 64-byte slot
+}
+
+// copyAny copies one record of any size.
+func copyAny(dst, src unsafe.Pointer, shift uint) {
+	if shift <= 6 {
+		copyRec(dst, src, shift)
+		return
+	}
+	n := uintptr(1) << (shift & 63)
+	copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n)) // unsafe: both hold a full record
 }

@@ -76,7 +76,11 @@ func exercise(t *testing.T, r *Ring) {
 		r.Release(len(b) / rs)
 	}
 	r.ReadBatch(batch)
+	r.Get(rec)
+	r.Ack()
 	r.TryWrite(rec)
+	r.Put(rec)
+	r.Flush()
 	r.WriteBatch(batch)
 	if b, err := r.Reserve(3); err == nil {
 		if len(b) == 0 || len(b)%rs != 0 || len(b) > 3*rs {

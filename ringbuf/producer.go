@@ -14,17 +14,29 @@ func (r *Ring) SetStamp(stamp uint64) { r.pStamp = stamp }
 
 // Free is the number of slots the producer can fill now. Producer side.
 func (r *Ring) Free() uint64 {
-	r.pTail = atomic.LoadUint64(r.tail)
+	r.refreshLimit()
 	return r.free()
+}
+
+// refreshLimit re-reads the consumer index. It keeps the invariant
+// pHead <= pLimit <= pHead+cap that the fast paths' h == pLimit test
+// relies on: an impossible consumer index (a misbehaving peer) reads as
+// a full ring rather than letting the producer overwrite unread slots.
+func (r *Ring) refreshLimit() {
+	l := atomic.LoadUint64(r.tail) + r.cap
+	if l-r.pHead > r.cap {
+		l = r.pHead
+	}
+	r.pLimit = l
 }
 
 // free is the free space according to the cached consumer index.
 func (r *Ring) free() uint64 {
-	used := r.pHead - r.pTail
-	if used > r.cap { // only with a corrupt peer index: stay inside the ring
+	f := r.pLimit - r.pHead
+	if f > r.cap { // only with a corrupt peer index: stay inside the ring
 		return 0
 	}
-	return r.cap - used
+	return f
 }
 
 // TryWrite writes one record and publishes it, stamped with the current
@@ -38,16 +50,36 @@ func (r *Ring) TryWrite(rec []byte) bool {
 // TryWriteStamp is TryWrite with an explicit stamp for this record.
 func (r *Ring) TryWriteStamp(rec []byte, stamp uint64) bool {
 	h := r.pHead
-	if h-r.pTail >= r.cap {
-		r.pTail = atomic.LoadUint64(r.tail)
-		if h-r.pTail >= r.cap {
+	if h == r.pLimit || uintptr(len(rec)) != r.fastLen {
+		return r.tryWriteSlow(rec, stamp) // full per the cache, short record, or a size over 64
+	}
+	// Fast path: no calls, so nothing is spilled; the copy is spelled out
+	// (see copyRec) so that it is a few register moves.
+	i := h & r.mask
+	dst := unsafe.Add(r.slots, uintptr(i)<<(r.shift&63))         // unsafe: masked index, inside the slot array
+	copyRec(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: len(rec) == record size, checked above
+	*(*uint64)(unsafe.Add(r.stamps, uintptr(i)<<3)) = stamp      // unsafe: masked index, inside the stamp array
+	r.pHead = h + 1
+	atomic.StoreUint64(r.head, h+1) // release: slot and stamp before the index
+	return true
+}
+
+// tryWriteSlow is TryWriteStamp when the cached consumer index says full
+// or the record needs padding or a memmove.
+//
+//go:noinline
+func (r *Ring) tryWriteSlow(rec []byte, stamp uint64) bool {
+	h := r.pHead
+	if r.free() == 0 {
+		r.refreshLimit()
+		if r.free() == 0 {
 			bump(r.pstall)
 			return false
 		}
 	}
 	dst := r.slot(h)
 	if uintptr(len(rec)) == r.rsize {
-		copyRec(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: rec holds exactly one record
+		copyAny(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: rec holds exactly one record
 	} else {
 		r.padRec(dst, rec)
 	}
@@ -57,9 +89,52 @@ func (r *Ring) TryWriteStamp(rec []byte, stamp uint64) bool {
 	return true
 }
 
-// padRec copies a short record and zero-fills the rest of the slot.
-//
+// Put writes one record like TryWrite but does not publish it: the
+// consumer sees it (and InFlight and Stats count it) only after Flush, or
+// after the next TryWrite, WriteBatch or Commit, which publish everything
+// written before them. A VM-exit handler that logs several records Puts
+// them and Flushes once before VM entry, paying for one atomic store
+// instead of one per record. Producer side; does not allocate.
+func (r *Ring) Put(rec []byte) bool {
+	h := r.pHead
+	if h == r.pLimit || uintptr(len(rec)) != r.fastLen {
+		return r.putSlow(rec)
+	}
+	i := h & r.mask
+	dst := unsafe.Add(r.slots, uintptr(i)<<(r.shift&63))         // unsafe: masked index, inside the slot array
+	copyRec(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: len(rec) == record size, checked above
+	*(*uint64)(unsafe.Add(r.stamps, uintptr(i)<<3)) = r.pStamp   // unsafe: masked index, inside the stamp array
+	r.pHead = h + 1
+	return true
+}
+
 //go:noinline
+func (r *Ring) putSlow(rec []byte) bool {
+	h := r.pHead
+	if r.free() == 0 {
+		r.refreshLimit()
+		if r.free() == 0 {
+			bump(r.pstall)
+			return false
+		}
+	}
+	dst := r.slot(h)
+	if uintptr(len(rec)) == r.rsize {
+		copyAny(dst, unsafe.Pointer(unsafe.SliceData(rec)), r.shift) // unsafe: rec holds exactly one record
+	} else {
+		r.padRec(dst, rec)
+	}
+	*r.stamp(h) = r.pStamp
+	r.pHead = h + 1
+	return true
+}
+
+// Flush publishes the records written by Put. Producer side.
+func (r *Ring) Flush() {
+	atomic.StoreUint64(r.head, r.pHead) // release: slots and stamps before the index
+}
+
+// padRec copies a short record and zero-fills the rest of the slot.
 func (r *Ring) padRec(dst unsafe.Pointer, rec []byte) {
 	if uintptr(len(rec)) > r.rsize {
 		panic(errLongRecord)
@@ -84,7 +159,7 @@ func (r *Ring) WriteBatch(src []byte) int {
 	}
 	free := r.free()
 	if free < n {
-		r.pTail = atomic.LoadUint64(r.tail)
+		r.refreshLimit()
 		free = r.free()
 		if free == 0 {
 			bump(r.pstall)
@@ -123,7 +198,7 @@ func (r *Ring) Reserve(n int) ([]byte, error) {
 	want := uint64(max(n, 1))
 	free := r.free()
 	if free < want {
-		r.pTail = atomic.LoadUint64(r.tail)
+		r.refreshLimit()
 		free = r.free()
 		if free == 0 {
 			bump(r.pstall)

@@ -107,13 +107,16 @@ type Ring struct {
 	cap    uint64         // capacity in records
 	mask   uint64         // cap - 1
 	rsize  uintptr        // record size in bytes
-	shift  uint           // log2(rsize)
-	size   int            // region bytes in use
-	_      [CacheLine]byte
+	// fastLen is rsize when TryWrite/TryRead copy inline (rsize <= 64),
+	// else an impossible length, so one compare picks the fast path.
+	fastLen uintptr
+	shift   uint // log2(rsize)
+	size    int  // region bytes in use
+	_       [CacheLine]byte
 
 	// Producer-private state.
 	pHead     uint64 // producer index (only the producer writes the shared one)
-	pTail     uint64 // cached consumer index
+	pLimit    uint64 // cached consumer index + capacity: records below it fit
 	pStamp    uint64 // stamp for TryWrite/WriteBatch/Commit
 	pReserved uint64 // records reserved by the last Reserve and not committed
 	_         [CacheLine]byte
@@ -302,10 +305,16 @@ func newRing(base unsafe.Pointer, rs, c, h, t uint64) *Ring {
 		cap:    c,
 		mask:   c - 1,
 		rsize:  uintptr(rs),
+		fastLen: func() uintptr {
+			if rs <= 64 {
+				return uintptr(rs)
+			}
+			return ^uintptr(0)
+		}(),
 		shift:  uint(bits.TrailingZeros64(rs)),
 		size:   int(regionSize(rs, c)),
 		pHead:  h,
-		pTail:  t,
+		pLimit: t + c,
 		cTail:  t,
 		cHead:  h,
 	}
@@ -374,7 +383,7 @@ func (r *Ring) Stats() Stats {
 
 // slot returns the address of the slot for record index i.
 func (r *Ring) slot(i uint64) unsafe.Pointer {
-	return unsafe.Add(r.slots, uintptr(i&r.mask)<<r.shift) // unsafe: masked index, always inside the slot array
+	return unsafe.Add(r.slots, uintptr(i&r.mask)<<(r.shift&63)) // unsafe: masked index, always inside the slot array
 }
 
 // stamp returns the address of the stamp for record index i.
@@ -385,9 +394,9 @@ func (r *Ring) stamp(i uint64) *uint64 {
 // span returns the n records starting at record index i as a []byte; the
 // caller guarantees they do not cross the end of the slot array.
 func (r *Ring) span(i, n uint64) []byte {
-	return unsafe.Slice((*byte)(r.slot(i)), uintptr(n)<<r.shift) // unsafe: contiguous slots inside the region
+	return unsafe.Slice((*byte)(r.slot(i)), uintptr(n)<<(r.shift&63)) // unsafe: contiguous slots inside the region
 }
 
 // bump increments a counter that only one side writes; atomic so that
 // Stats may read it from anywhere. Slow paths only.
-func bump(p *uint64) { atomic.StoreUint64(p, atomic.LoadUint64(p)+1) }
+func bump(p *uint64) { atomic.AddUint64(p, 1) }

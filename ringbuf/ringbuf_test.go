@@ -265,6 +265,69 @@ func TestPartialBatch(t *testing.T) {
 	}
 }
 
+// TestPutGet: Put records are invisible until Flush; Get slots are not
+// free until Ack; the immediate calls publish what came before.
+func TestPutGet(t *testing.T) {
+	for _, rs := range recordSizes {
+		r, mem := mkRing(t, rs, 8)
+		c, _ := Attach(mem)
+		rec := make([]byte, rs)
+		for i := 0; i < 3; i++ {
+			fillRec(rec, uint64(i))
+			if !r.Put(rec) {
+				t.Fatal("Put")
+			}
+		}
+		if c.Available() != 0 || r.InFlight() != 0 {
+			t.Fatalf("rs %d: Put records visible before Flush", rs)
+		}
+		r.Flush()
+		if c.Available() != 3 {
+			t.Fatalf("rs %d: available %d after Flush", rs, c.Available())
+		}
+		fillRec(rec, 3)
+		r.Put(rec)
+		fillRec(rec, 4)
+		r.TryWrite(rec) // publishes the Put before it too
+		if c.Available() != 5 {
+			t.Fatalf("rs %d: TryWrite did not publish the Put before it", rs)
+		}
+		for i := 0; i < 3; i++ {
+			if !c.Get(rec) || !checkRec(rec, uint64(i)) {
+				t.Fatalf("rs %d: Get %d: seq %d", rs, i, recSeq(rec))
+			}
+		}
+		if r.Free() != 3 {
+			t.Fatalf("rs %d: Get slots freed before Ack: free %d", rs, r.Free())
+		}
+		c.Ack()
+		if r.Free() != 6 {
+			t.Fatalf("rs %d: free %d after Ack", rs, r.Free())
+		}
+		// Fill with Put until full.
+		n := 0
+		for i := 5; r.Put(rec); i++ {
+			n++
+		}
+		if n != 6 || r.Stats().Stalls != 1 {
+			t.Fatalf("rs %d: %d Puts into 6 free slots, stalls %d", rs, n, r.Stats().Stalls)
+		}
+		r.Flush()
+		c.Get(rec)
+		if !c.TryRead(rec) || !checkRec(rec, 4) { // releases the Get before it too
+			t.Fatalf("rs %d: TryRead after Get: seq %d", rs, recSeq(rec))
+		}
+		if r.Free() != 2 {
+			t.Fatalf("rs %d: free %d after TryRead", rs, r.Free())
+		}
+		for c.Get(rec) {
+		}
+		if c.Stats().EmptyPolls != 1 {
+			t.Fatalf("rs %d: empty polls %d", rs, c.Stats().EmptyPolls)
+		}
+	}
+}
+
 func TestShortRecordPadded(t *testing.T) {
 	r, _ := mkRing(t, 16, 4)
 	full := []byte("0123456789abcdef")

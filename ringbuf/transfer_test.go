@@ -79,7 +79,7 @@ func transfer(t *testing.T, rs, capacity int, count uint64, lockThreads bool) {
 		var seq uint64
 		for seq < count && !failed.Load() {
 			prod.SetStamp(seq)
-			switch op := rng.IntN(8); {
+			switch op := rng.IntN(10); {
 			case op < 4: // single records
 				for k := 0; k < 16 && seq < count; k++ {
 					fillRec(rec, seq)
@@ -88,7 +88,16 @@ func transfer(t *testing.T, rs, capacity int, count uint64, lockThreads bool) {
 					}
 					seq++
 				}
-			case op < 6: // batch crossing the end at times
+			case op < 6: // single records, published together
+				for k := 0; k < 16 && seq < count; k++ {
+					fillRec(rec, seq)
+					if !prod.Put(rec) {
+						break
+					}
+					seq++
+				}
+				prod.Flush()
+			case op < 8: // batch crossing the end at times
 				k := min(uint64(rng.IntN(64)+1), count-seq)
 				for i := uint64(0); i < k; i++ {
 					fillRec(batch[i*uint64(rs):(i+1)*uint64(rs)], seq+i)
@@ -136,7 +145,7 @@ func transfer(t *testing.T, rs, capacity int, count uint64, lockThreads bool) {
 			if s, ok := cons.OldestStamp(); ok && (s > seq || seq-s > 64) {
 				fail("oldest stamp %d for record %d", s, seq)
 			}
-			switch op := rng.IntN(8); {
+			switch op := rng.IntN(10); {
 			case op < 4:
 				for k := 0; k < 16 && cons.TryRead(rec); k++ {
 					if !check(rec) {
@@ -144,6 +153,13 @@ func transfer(t *testing.T, rs, capacity int, count uint64, lockThreads bool) {
 					}
 				}
 			case op < 6:
+				for k := 0; k < 16 && cons.Get(rec); k++ {
+					if !check(rec) {
+						return
+					}
+				}
+				cons.Ack()
+			case op < 8:
 				n := cons.ReadBatch(batch[:(rng.IntN(64)+1)*rs])
 				for i := 0; i < n; i++ {
 					if !check(batch[i*rs : (i+1)*rs]) {

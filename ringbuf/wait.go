@@ -42,7 +42,7 @@ func (r *Ring) WaitWrite(n int, b *Backoff) error {
 		return nil
 	}
 	return r.wait(b, func() bool {
-		r.pTail = atomic.LoadUint64(r.tail)
+		r.refreshLimit()
 		return r.free() >= want
 	}, r.pstall)
 }
