@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -93,3 +94,19 @@ func HasVMX() bool { return hasVMX }
 
 // TSC reads the time-stamp counter (RDTSC; CPL0, so always allowed).
 func TSC() uint64 { return rdtsc() }
+
+// AllocPhys returns pages zeroed, physically contiguous 4 KiB frames aligned
+// to align bytes, for structures the CPU reads by physical address (VMCS,
+// EPT tables, bitmaps). Physical memory is identity-mapped, so the address
+// is also a valid pointer. The frames are never freed.
+func AllocPhys(pages int, align uint64) (uint64, error) {
+	r, _, e := syscall.RawSyscall(sysAllocPhys, uintptr(pages), uintptr(align), 0)
+	if e != 0 {
+		return 0, fmt.Errorf("boot: allocating %d physical pages (align %#x): %w", pages, align, e)
+	}
+	return uint64(r), nil
+}
+
+// ReadMSR executes RDMSR. Everything runs at CPL0, so the hypervisor may
+// call it directly; an MSR the CPU lacks raises #GP (reported as SIGSEGV).
+func ReadMSR(msr uint32) uint64 { return rdmsr(msr) }

@@ -97,3 +97,25 @@ func physFreeBytes() uint64 {
 	}
 	return n
 }
+
+// physAllocContig takes n zeroed, physically contiguous frames aligned to
+// align bytes (a power of two, at least a page) from the free ranges.
+func physAllocContig(n, align uint64) (uint64, bool) {
+	size := n * pageSize
+	for i := 0; i < phys.nfree; i++ {
+		r := &phys.free[i]
+		s := (r.start + align - 1) &^ (align - 1)
+		if s < r.start || s+size > r.end {
+			continue
+		}
+		if s > r.start && phys.nfree < len(phys.free) { // keep the gap
+			phys.free[phys.nfree] = memRange{r.start, s}
+			phys.nfree++
+		}
+		r.start = s + size
+		clear(unsafe.Slice((*byte)(unsafe.Pointer(uintptr(s))), size))
+		phys.used += size
+		return s, true
+	}
+	return 0, false
+}

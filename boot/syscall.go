@@ -47,6 +47,9 @@ const (
 	sysPrlimit64        = 302
 	sysGetcpu           = 309
 	sysGetrandom        = 318
+
+	// Private to hindsight: the hypervisor's requests to the ring-0 layer.
+	sysAllocPhys = 1000 // (pages, align) -> physical address, identity-mapped
 )
 
 // Linux errno values.
@@ -160,6 +163,8 @@ func doSyscall(c *cpu, idx int32) {
 		r = sysGetcpuImpl(c, a0, a1)
 	case sysGetrandom:
 		r = sysGetrandomImpl(a0, a1)
+	case sysAllocPhys:
+		r = sysAllocPhysImpl(a0, a1)
 	default:
 		atomic.AddUint32(&unimplemented, 1)
 		puts("boot: unimplemented syscall ")
@@ -690,4 +695,15 @@ func sysGetrandomImpl(buf, n uint64) uint64 {
 		}
 	}
 	return n
+}
+
+func sysAllocPhysImpl(pages, align uint64) uint64 {
+	if pages == 0 || align < pageSize || align&(align-1) != 0 {
+		return errno(EINVAL)
+	}
+	pa, ok := physAllocContig(pages, align)
+	if !ok {
+		return errno(ENOMEM)
+	}
+	return pa
 }
