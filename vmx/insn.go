@@ -1,0 +1,92 @@
+package vmx
+
+import "unsafe"
+
+// The VMX instructions (SDM Vol. 3C §32, "VMX Instruction Reference"), one
+// Go declaration per routine in insn_amd64.s. Each VMX instruction reports
+// failure in RFLAGS (SDM §32.2): CF=1 is VMfailInvalid (no current VMCS),
+// ZF=1 is VMfailValid (the reason is in the VM-instruction error field).
+// The routines return that as a status, which Status turns into an error.
+//
+// Preconditions for all: the caller runs at CPL0 on the logical processor
+// whose VMX state it means (the hypervisor pins its vCPU threads).
+
+// Status is the outcome of a VMX instruction.
+type Status uint8
+
+const (
+	Succeed     Status = 0
+	FailInvalid Status = 1 // CF=1: no current VMCS, or a bad operand
+	FailValid   Status = 2 // ZF=1: see the VM-instruction error field
+)
+
+// VMXONInsn enters VMX operation with the VMXON region at physical address pa.
+func VMXONInsn(pa uint64) Status {
+	return vmxon(uintptr(unsafe.Pointer(&pa)))
+}
+
+// VMCLEAR makes the VMCS at pa inactive and clear (launch state "clear").
+func VMCLEAR(pa uint64) Status {
+	return vmclear(uintptr(unsafe.Pointer(&pa)))
+}
+
+// VMPTRLD makes the VMCS at pa current and active on this processor.
+func VMPTRLD(pa uint64) Status {
+	return vmptrld(uintptr(unsafe.Pointer(&pa)))
+}
+
+// INVEPT invalidates EPT-derived translations (type 1: single context for
+// desc[0] = EPTP, type 2: all contexts).
+func INVEPT(typ uint64, eptp uint64) Status {
+	desc := [2]uint64{eptp, 0}
+	return invept(typ, uintptr(unsafe.Pointer(&desc)))
+}
+
+// INVVPID invalidates translations tagged with a VPID (type 1: single
+// context, 2: all contexts, ...).
+func INVVPID(typ uint64, vpid uint16) Status {
+	desc := [2]uint64{uint64(vpid), 0}
+	return invvpid(typ, uintptr(unsafe.Pointer(&desc)))
+}
+
+func vmxon(ptr uintptr) Status
+func vmclear(ptr uintptr) Status
+func vmptrld(ptr uintptr) Status
+func invept(typ uint64, desc uintptr) Status
+func invvpid(typ uint64, desc uintptr) Status
+
+// VMXOFF leaves VMX operation.
+func VMXOFF() Status
+
+// VMREAD returns the current VMCS's field f.
+func VMREAD(f Field) (uint64, Status)
+
+// VMWRITE sets the current VMCS's field f.
+func VMWRITE(f Field, v uint64) Status
+
+// GuestRegs holds the guest registers the VMCS does not: the general-purpose
+// registers but RSP, CR2, and the FPU/SSE state. Enter loads them before VM
+// entry and saves them at VM exit. Offsets are fixed for insn_amd64.s.
+type GuestRegs struct {
+	RAX, RBX, RCX, RDX, RSI, RDI, RBP     uint64
+	R8, R9, R10, R11, R12, R13, R14, R15 uint64
+	CR2                                  uint64
+	// 16-byte aligned 512-byte FXSAVE areas: the guest's, and where the
+	// host's is kept while the guest runs.
+	GuestFX, HostFX uintptr
+}
+
+// Enter runs the guest of the current VMCS until the next VM exit:
+// VMLAUNCH if launched is false, else VMRESUME. It returns Succeed after a
+// VM exit (read the exit reason from the VMCS), or the VM-instruction
+// failure of the entry itself. Host interrupts are disabled from just
+// before entry until the exit is recorded, then enabled again; an external
+// interrupt that caused the exit is then taken by the host.
+//
+// Preconditions: a current VMCS whose host-state area describes this
+// thread on this CPU (host RIP and RSP are written here, per entry).
+func Enter(g *GuestRegs, launched bool) Status {
+	return enter(g, launched)
+}
+
+func enter(regs *GuestRegs, launched bool) Status

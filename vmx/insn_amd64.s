@@ -1,0 +1,164 @@
+#include "textflag.h"
+
+// VMX instructions, spelled as bytes: the Go assembler has no mnemonics
+// for them. Encodings from SDM Vol. 3C §32 (memory operand [RAX]).
+#define VMXON_RAX    BYTE $0xF3; BYTE $0x0F; BYTE $0xC7; BYTE $0x30 // VMXON m64
+#define VMCLEAR_RAX  BYTE $0x66; BYTE $0x0F; BYTE $0xC7; BYTE $0x30 // VMCLEAR m64
+#define VMPTRLD_RAX  BYTE $0x0F; BYTE $0xC7; BYTE $0x30             // VMPTRLD m64
+#define VMREAD_RAX_RCX  BYTE $0x0F; BYTE $0x78; BYTE $0xC8 // VMREAD rax, rcx (rcx = field)
+#define VMWRITE_RCX_RAX BYTE $0x0F; BYTE $0x79; BYTE $0xC8 // VMWRITE rcx, rax (rcx = field)
+#define VMWRITE_RCX_RDX BYTE $0x0F; BYTE $0x79; BYTE $0xCA // VMWRITE rcx, rdx
+#define VMLAUNCH     BYTE $0x0F; BYTE $0x01; BYTE $0xC2
+#define VMRESUME     BYTE $0x0F; BYTE $0x01; BYTE $0xC3
+#define VMXOFF_      BYTE $0x0F; BYTE $0x01; BYTE $0xC4
+#define INVEPT_RCX_RAX  BYTE $0x66; BYTE $0x0F; BYTE $0x38; BYTE $0x80; BYTE $0x08 // INVEPT rcx, [rax]
+#define INVVPID_RCX_RAX BYTE $0x66; BYTE $0x0F; BYTE $0x38; BYTE $0x81; BYTE $0x08 // INVVPID rcx, [rax]
+
+// STATUS turns RFLAGS after a VMX instruction into a Status in AX:
+// CF=1 -> 1 (VMfailInvalid), ZF=1 -> 2 (VMfailValid), else 0.
+#define STATUS \
+	SETCS BX; SETEQ CX; MOVQ $0, AX; \
+	ANDQ $1, BX; ANDQ $1, CX; SHLQ $1, CX; ORQ BX, AX; ORQ CX, AX
+
+TEXT ·vmxon(SB),NOSPLIT,$0-9
+	MOVQ ptr+0(FP), AX
+	VMXON_RAX
+	STATUS
+	MOVB AX, ret+8(FP)
+	RET
+
+TEXT ·vmclear(SB),NOSPLIT,$0-9
+	MOVQ ptr+0(FP), AX
+	VMCLEAR_RAX
+	STATUS
+	MOVB AX, ret+8(FP)
+	RET
+
+TEXT ·vmptrld(SB),NOSPLIT,$0-9
+	MOVQ ptr+0(FP), AX
+	VMPTRLD_RAX
+	STATUS
+	MOVB AX, ret+8(FP)
+	RET
+
+TEXT ·invept(SB),NOSPLIT,$0-17
+	MOVQ typ+0(FP), CX
+	MOVQ desc+8(FP), AX
+	INVEPT_RCX_RAX
+	STATUS
+	MOVB AX, ret+16(FP)
+	RET
+
+TEXT ·invvpid(SB),NOSPLIT,$0-17
+	MOVQ typ+0(FP), CX
+	MOVQ desc+8(FP), AX
+	INVVPID_RCX_RAX
+	STATUS
+	MOVB AX, ret+16(FP)
+	RET
+
+TEXT ·VMXOFF(SB),NOSPLIT,$0-1
+	VMXOFF_
+	STATUS
+	MOVB AX, ret+0(FP)
+	RET
+
+TEXT ·VMREAD(SB),NOSPLIT,$0-17
+	MOVL f+0(FP), CX
+	VMREAD_RAX_RCX
+	MOVQ AX, DX
+	STATUS
+	MOVQ DX, ret+8(FP)
+	MOVB AX, ret1+16(FP)
+	RET
+
+TEXT ·VMWRITE(SB),NOSPLIT,$0-17
+	MOVL f+0(FP), CX
+	MOVQ v+8(FP), AX
+	VMWRITE_RCX_RAX
+	STATUS
+	MOVB AX, ret+16(FP)
+	RET
+
+// Offsets into GuestRegs.
+#define G_CR2 120
+#define G_GUESTFX 128
+#define G_HOSTFX 136
+
+#define HOST_RSP $0x6C14
+#define HOST_RIP $0x6C16
+
+// func enter(regs *GuestRegs, launched bool) Status
+//
+// Stack while the guest runs (HOST_RSP points at its top):
+//	0(SP)  regs
+//	8(SP)  caller's BP
+//	16(SP) return address; after popping the first two, the result slot
+//	       ret+16(FP) is at 24(SP).
+TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
+	MOVQ regs+0(FP), AX
+	MOVBQZX launched+8(FP), BX
+	PUSHQ BP
+	PUSHQ AX
+	MOVQ HOST_RSP, CX
+	MOVQ SP, DX
+	VMWRITE_RCX_RDX
+	MOVQ HOST_RIP, CX
+	MOVQ $·vmexit(SB), DX
+	VMWRITE_RCX_RDX
+	MOVQ G_HOSTFX(AX), DX
+	FXSAVE64 (DX)
+	MOVQ G_GUESTFX(AX), DX
+	FXRSTOR64 (DX)
+	CLI
+	MOVQ G_CR2(AX), DX          // CR2 is not part of the VMCS guest state
+	MOVQ DX, CR2
+	MOVQ 32(AX), SI; MOVQ 40(AX), DI; MOVQ 48(AX), BP
+	MOVQ 56(AX), R8; MOVQ 64(AX), R9; MOVQ 72(AX), R10; MOVQ 80(AX), R11
+	MOVQ 88(AX), R12; MOVQ 96(AX), R13; MOVQ 104(AX), R14; MOVQ 112(AX), R15
+	MOVQ 16(AX), CX; MOVQ 24(AX), DX
+	TESTQ BX, BX
+	MOVQ 8(AX), BX              // MOV leaves the flags of TESTQ
+	MOVQ 0(AX), AX
+	JNE resume
+	VMLAUNCH
+	JMP failed
+resume:
+	VMRESUME
+failed:
+	// The entry failed as an instruction (SDM §28.1): still the host, with
+	// guest values in the registers; only RSP and the flags matter now.
+	STATUS
+	POPQ BX                     // regs
+	POPQ BP
+	MOVQ AX, CX
+	MOVQ G_GUESTFX(BX), DX      // put the guest's FPU state back
+	FXSAVE64 (DX)
+	MOVQ G_HOSTFX(BX), DX
+	FXRSTOR64 (DX)
+	STI
+	MOVB CX, ret+16(FP)
+	RET
+
+// HOST_RIP: the processor arrives here on every VM exit with the host
+// state of the VMCS loaded, RSP = HOST_RSP, and interrupts disabled
+// (RFLAGS = 0x2, SDM §28.5.3).
+TEXT ·vmexit(SB),NOSPLIT|NOFRAME,$0
+	XCHGQ AX, 0(SP)             // AX = regs; the guest's RAX in its place
+	MOVQ BX, 8(AX); MOVQ CX, 16(AX); MOVQ DX, 24(AX); MOVQ SI, 32(AX)
+	MOVQ DI, 40(AX); MOVQ BP, 48(AX); MOVQ R8, 56(AX); MOVQ R9, 64(AX)
+	MOVQ R10, 72(AX); MOVQ R11, 80(AX); MOVQ R12, 88(AX); MOVQ R13, 96(AX)
+	MOVQ R14, 104(AX); MOVQ R15, 112(AX)
+	MOVQ 0(SP), BX
+	MOVQ BX, 0(AX)
+	MOVQ CR2, BX
+	MOVQ BX, G_CR2(AX)
+	MOVQ 8(SP), BP
+	LEAQ 16(SP), SP             // (not POPQ: this stub pushed nothing itself)
+	MOVQ G_GUESTFX(AX), DX
+	FXSAVE64 (DX)
+	MOVQ G_HOSTFX(AX), DX
+	FXRSTOR64 (DX)
+	STI
+	MOVB $0, 24(SP)             // ret+16(FP) of enter: SP is back at its entry value
+	RET
