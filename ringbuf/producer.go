@@ -179,10 +179,29 @@ func (r *Ring) WriteBatch(src []byte) int {
 	return int(n)
 }
 
-// fillStamps stamps records [h, h+n).
+// fillStamps stamps records [h, h+n), n <= cap, as at most two
+// contiguous spans of the stamp array.
 func (r *Ring) fillStamps(h, n, stamp uint64) {
-	for i := h; i != h+n; i++ {
-		*r.stamp(i) = stamp
+	i, c := h&r.mask, r.cap
+	st := unsafe.Slice((*uint64)(r.stamps), c) // unsafe: the stamp array holds cap stamps
+	first := min(n, c-i)
+	fill(st[i:i+first], stamp)
+	fill(st[:n-first], stamp)
+}
+
+// fill sets every element of s to v: a plain loop for short spans, else
+// doubling copies (memmove), several times faster than one store at a
+// time for the long spans of a big batch.
+func fill(s []uint64, v uint64) {
+	if len(s) <= 16 {
+		for i := range s {
+			s[i] = v
+		}
+		return
+	}
+	s[0] = v
+	for k := 1; k < len(s); k *= 2 {
+		copy(s[k:], s[:k])
 	}
 }
 

@@ -232,6 +232,36 @@ func TestBatchCrossEnd(t *testing.T) {
 	}
 }
 
+// TestBatchStamps: a big batch crossing the end of the slots stamps every
+// record (the long-span fill), and the stamps follow the records.
+func TestBatchStamps(t *testing.T) {
+	const c = 256
+	r, _ := mkRing(t, 4, c)
+	src := make([]byte, 4*c)
+	r.SetStamp(1)
+	r.WriteBatch(src[:4*100]) // indices to 100
+	r.ReadBatch(src[:4*100])
+	r.SetStamp(7)
+	if n := r.WriteBatch(src[:4*200]); n != 200 { // slots 100..255, 0..43
+		t.Fatalf("wrote %d", n)
+	}
+	r.SetStamp(9)
+	if n := r.WriteBatch(src[:4*100]); n != 56 {
+		t.Fatalf("wrote %d into 56 free", n)
+	}
+	rec := make([]byte, 4)
+	for i := 0; i < 256; i++ {
+		want := uint64(7)
+		if i >= 200 {
+			want = 9
+		}
+		if s, ok := r.OldestStamp(); !ok || s != want {
+			t.Fatalf("record %d: stamp %d, want %d", i, s, want)
+		}
+		r.TryRead(rec)
+	}
+}
+
 func TestPartialBatch(t *testing.T) {
 	r, _ := mkRing(t, 16, 8)
 	src := make([]byte, 12*16)

@@ -53,6 +53,12 @@ func hasPointers(t reflect.Type) bool {
 // Ring returns the underlying ring (for Flush, Ack, batches, stats).
 func (t Typed[T]) Ring() *Ring { return t.r }
 
+// box wraps T in a struct for the copies: the compiler moves a struct with
+// straight-line loads and stores, but an array of more than 16 bytes
+// assigned through pointers with a call to memmove (it must allow for
+// partial overlap), which would double the cost of a 32- or 64-byte record.
+type box[T any] struct{ v T }
+
 // The four methods below are written to stay under the compiler's inlining
 // budget (check with go build -gcflags=-m): the slow path is inline too,
 // since a call would cost more than the rest of the body. Each is the
@@ -87,8 +93,8 @@ func (t Typed[T]) Put(v *T) bool {
 		}
 	}
 	i := uintptr(h & r.mask)
-	*(*T)(unsafe.Add(r.slots, i*unsafe.Sizeof(*v))) = *v // unsafe: masked index, a whole slot of sizeof(T) bytes
-	*(*uint64)(unsafe.Add(r.stamps, i*8)) = r.pStamp     // unsafe: masked index, inside the stamp array
+	*(*box[T])(unsafe.Add(r.slots, i*unsafe.Sizeof(*v))) = *(*box[T])(unsafe.Pointer(v)) // unsafe: masked index, a whole slot of sizeof(T) bytes
+	*(*uint64)(unsafe.Add(r.stamps, i*8)) = r.pStamp                                     // unsafe: masked index, inside the stamp array
 	r.pHead++
 	return true
 }
@@ -104,7 +110,7 @@ func (t Typed[T]) TryRead(v *T) bool {
 			return false
 		}
 	}
-	*v = *(*T)(unsafe.Add(r.slots, uintptr(c&r.mask)*unsafe.Sizeof(*v))) // unsafe: masked index, a whole slot of sizeof(T) bytes
+	*(*box[T])(unsafe.Pointer(v)) = *(*box[T])(unsafe.Add(r.slots, uintptr(c&r.mask)*unsafe.Sizeof(*v))) // unsafe: masked index, a whole slot of sizeof(T) bytes
 	r.cTail = c + 1
 	atomic.StoreUint64(r.tail, c+1) // release: slot read before it is handed back
 	return true
@@ -121,7 +127,7 @@ func (t Typed[T]) Get(v *T) bool {
 			return false
 		}
 	}
-	*v = *(*T)(unsafe.Add(r.slots, uintptr(c&r.mask)*unsafe.Sizeof(*v))) // unsafe: masked index, a whole slot of sizeof(T) bytes
+	*(*box[T])(unsafe.Pointer(v)) = *(*box[T])(unsafe.Add(r.slots, uintptr(c&r.mask)*unsafe.Sizeof(*v))) // unsafe: masked index, a whole slot of sizeof(T) bytes
 	r.cTail++
 	return true
 }
