@@ -17,10 +17,22 @@ func (r *Ring) avail() uint64 {
 	return n
 }
 
+// refreshHead re-reads the producer index (acquire: the index before the
+// slots it covers). An impossible producer index (a misbehaving peer: behind
+// the consumer, or more than the capacity ahead) reads as an empty ring
+// rather than letting the consumer read slots that were never written.
+func (r *Ring) refreshHead() {
+	h := atomic.LoadUint64(r.head)
+	if h-r.cTail > r.cap {
+		h = r.cTail
+	}
+	r.cHead = h
+}
+
 // Available is the number of records the consumer can read now.
 // Consumer side.
 func (r *Ring) Available() uint64 {
-	r.cHead = atomic.LoadUint64(r.head)
+	r.refreshHead()
 	return r.avail()
 }
 
@@ -50,7 +62,7 @@ func (r *Ring) tryReadSlow(dst []byte) bool {
 	}
 	t := r.cTail
 	if t == r.cHead {
-		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the slot
+		r.refreshHead()
 		if t == r.cHead {
 			bump(r.cempty)
 			return false
@@ -84,7 +96,7 @@ func (r *Ring) getSlow(dst []byte) bool {
 	}
 	t := r.cTail
 	if t == r.cHead {
-		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the slot
+		r.refreshHead()
 		if t == r.cHead {
 			bump(r.cempty)
 			return false
@@ -113,7 +125,7 @@ func (r *Ring) ReadBatch(dst []byte) int {
 	}
 	avail := r.avail()
 	if avail < n {
-		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the slots
+		r.refreshHead()
 		avail = r.avail()
 		if avail == 0 {
 			bump(r.cempty)
@@ -142,7 +154,7 @@ func (r *Ring) Peek(n int) ([]byte, error) {
 	want := uint64(max(n, 1))
 	avail := r.avail()
 	if avail < want {
-		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the slots
+		r.refreshHead()
 		avail = r.avail()
 		if avail == 0 {
 			bump(r.cempty)
@@ -176,7 +188,7 @@ func (r *Ring) Release(n int) {
 // there is none. Consumer side.
 func (r *Ring) OldestStamp() (uint64, bool) {
 	if r.cTail == r.cHead {
-		r.cHead = atomic.LoadUint64(r.head) // acquire: index before the stamp
+		r.refreshHead()
 		if r.cTail == r.cHead {
 			return 0, false
 		}
@@ -188,7 +200,7 @@ func (r *Ring) OldestStamp() (uint64, bool) {
 // one, now minus its stamp (0 if the ring is empty or the stamp is in the
 // future of now), with now on the producer's stamp clock. Consumer side.
 func (r *Ring) Lag(now uint64) (inFlight, age uint64) {
-	r.cHead = atomic.LoadUint64(r.head)
+	r.refreshHead()
 	inFlight = r.avail()
 	if inFlight == 0 {
 		return 0, 0

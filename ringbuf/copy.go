@@ -4,7 +4,7 @@ import "unsafe"
 
 // u128 is 16 bytes the compiler keeps in two registers (a struct of two
 // words is SSA-able; a [16]byte array is not, and a [32]byte or [64]byte
-// assignment through pointers becomes a memmove call).
+// array assigned through pointers becomes a memmove call).
 type u128 struct{ lo, hi uint64 }
 
 // copyRec copies one record of 1<<shift bytes, shift in [2, 6], from src
@@ -23,14 +23,6 @@ func copyRec(dst, src unsafe.Pointer, shift uint) {
 			*(*u128)(unsafe.Add(dst, off)) = *(*u128)(unsafe.Add(src, off)) // unsafe: 16-byte piece of a full record
 		}
 	}
-}
-
-// copy64 copies 64 bytes: four 16-byte pieces, loaded before stored.
-func copy64(dst, src unsafe.Pointer) {
-	a, b := *(*u128)(src), *(*u128)(unsafe.Add(src, 16))                 // unsafe: src holds a full 64-byte record
-	c, d := *(*u128)(unsafe.Add(src, 32)), *(*u128)(unsafe.Add(src, 48)) // unsafe: src holds a full 64-byte record
-	*(*u128)(dst), *(*u128)(unsafe.Add(dst, 16)) = a, b                  // unsafe: dst is a full 64-byte slot
-	*(*u128)(unsafe.Add(dst, 32)), *(*u128)(unsafe.Add(dst, 48)) = c, d  // unsafe: dst is a full 64-byte slot
 }
 
 // copyAny copies one record of any size.

@@ -7,9 +7,9 @@ import (
 
 // Producer side. Only one goroutine (core) may call these at a time.
 
-// SetStamp sets the stamp that TryWrite, WriteBatch and Commit give the
-// records they write from now on (for example the TSC or the guest branch
-// count at the current VM exit). Producer side.
+// SetStamp sets the stamp that TryWrite, Put, WriteBatch, Commit and the
+// Typed writes give the records they write from now on (for example the
+// TSC or the guest branch count at the current VM exit). Producer side.
 func (r *Ring) SetStamp(stamp uint64) { r.pStamp = stamp }
 
 // Free is the number of slots the producer can fill now. Producer side.

@@ -611,6 +611,47 @@ func TestIndexWrap(t *testing.T) {
 	}
 }
 
+// TestMisbehavingPeer: after Attach, a peer scribbles impossible indices;
+// the Ring methods read them as full (producer) or empty (consumer), never
+// overwrite unread records or read unwritten ones, and never panic.
+func TestMisbehavingPeer(t *testing.T) {
+	r, mem := mkRing(t, 8, 16)
+	rec := make([]byte, 8)
+	for i := 0; i < 4; i++ {
+		r.TryWrite(rec)
+	}
+	head := (*uint64)(unsafe.Pointer(&mem[offProdIndex]))
+	tail := (*uint64)(unsafe.Pointer(&mem[offConsIndex]))
+	// Consumer index jumps past the producer's: the producer sees a full ring.
+	*tail = 1000
+	r.pLimit = r.pHead // force a refresh
+	if r.TryWrite(rec) || r.WriteBatch(rec) != 0 || r.Free() != 0 {
+		t.Fatal("producer wrote after the consumer index went impossible")
+	}
+	if _, err := r.Reserve(1); err != ErrFull {
+		t.Fatalf("Reserve: %v", err)
+	}
+	*tail = 0
+	// Producer index goes behind the consumer's: the consumer sees empty.
+	for r.TryRead(rec) {
+	}
+	*head = 2
+	if r.TryRead(rec) || r.ReadBatch(rec) != 0 || r.Available() != 0 {
+		t.Fatal("consumer read after the producer index went behind it")
+	}
+	if _, err := r.Peek(1); err != ErrEmpty {
+		t.Fatalf("Peek: %v", err)
+	}
+	// Producer index far ahead: still empty, not cap records of garbage.
+	*head = 1 << 40
+	if r.TryRead(rec) || r.Available() != 0 {
+		t.Fatal("consumer read past the capacity")
+	}
+	if st := r.Stats(); st.InFlight != 0 {
+		t.Fatalf("stats report %d in flight for impossible indices", st.InFlight)
+	}
+}
+
 func TestWait(t *testing.T) {
 	r, _ := mkRing(t, 8, 4)
 	rec := make([]byte, 8)

@@ -59,9 +59,13 @@ func (t Typed[T]) Ring() *Ring { return t.r }
 // partial overlap), which would double the cost of a 32- or 64-byte record.
 type box[T any] struct{ v T }
 
-// The four methods below are written to stay under the compiler's inlining
-// budget (check with go build -gcflags=-m): the slow path is inline too,
-// since a call would cost more than the rest of the body. Each is the
+// The methods below are written to stay under the compiler's inlining
+// budget (check with go build -gcflags=-m): the slow path (re-reading the
+// other side's index) is inline too, since a call would cost more than the
+// rest of the body. Unlike the Ring methods' refreshLimit and refreshHead,
+// that inline refresh does not sanitize an impossible index written by a
+// misbehaving peer; slots stay masked, so such a peer can cost records,
+// never memory safety. Each is the
 // Ring method of the same name with T's fixed-size move for the copy.
 // Slots are sizeof(T) apart from an 8-aligned start, so a slot is aligned
 // for T (whose alignment divides its size).
@@ -83,10 +87,6 @@ func (t Typed[T]) Put(v *T) bool {
 	r := t.r
 	h := r.pHead
 	if h == r.pLimit {
-		// Inline refresh (a call would not fit the inlining budget). Unlike
-		// refreshLimit it does not sanitize an impossible consumer index
-		// from a misbehaving peer; slots stay masked, so that can cost
-		// records, never memory safety.
 		if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; h == r.pLimit {
 			bump(r.pstall)
 			return false

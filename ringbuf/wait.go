@@ -2,7 +2,6 @@ package ringbuf
 
 import (
 	"runtime"
-	"sync/atomic"
 	"time"
 )
 
@@ -60,7 +59,7 @@ func (r *Ring) WaitRead(n int, b *Backoff) error {
 		return nil
 	}
 	return r.wait(b, func() bool {
-		r.cHead = atomic.LoadUint64(r.head)
+		r.refreshHead()
 		return r.avail() >= want
 	}, r.cempty)
 }

