@@ -10,6 +10,8 @@ import (
 func TestNoAllocs(t *testing.T) {
 	for _, rs := range recordSizes {
 		r, _ := mkRing(t, rs, 64)
+		for r.TryRead(make([]byte, rs)) { // start empty: the waits below wait
+		}
 		rec := make([]byte, rs)
 		short := make([]byte, rs/2)
 		batch := make([]byte, 48*rs) // crosses the end of the slots on every other call
@@ -52,6 +54,10 @@ func TestNoAllocs(t *testing.T) {
 				r.WaitRead(1, back)
 				r.TryRead(rec)
 			}},
+			{"waits that wait", func() {
+				r.WaitRead(1, &Backoff{Spin: 8, Yield: 2, MaxSleep: time.Microsecond, Deadline: time.Now().Add(50 * time.Microsecond)})
+				r.WaitRead(1, &Backoff{Spin: 8, Yield: -1, MaxSleep: -1, Stop: stopAfter3()})
+			}},
 			{"accounting", func() {
 				r.SetStamp(5)
 				r.TryWrite(rec)
@@ -80,9 +86,24 @@ func TestNoAllocs(t *testing.T) {
 			}})
 		}
 		for _, c := range cases {
+			if c.name == "waits that wait" && rs != 8 {
+				continue // sleeps: once is enough
+			}
 			if a := testing.AllocsPerRun(200, c.f); a != 0 {
 				t.Errorf("record size %d: %s: %v allocations per run", rs, c.name, a)
 			}
 		}
 	}
 }
+
+// stopAfter3 returns a Stop function that says stop on its third call; a
+// plain function and a package counter, so that making it allocates
+// nothing that AllocsPerRun would blame on the wait.
+var stopCalls int
+
+func stopAfter3() func() bool {
+	stopCalls = 0
+	return stopFn
+}
+
+func stopFn() bool { stopCalls++; return stopCalls >= 3 }

@@ -169,7 +169,8 @@ func AlignedRegion(n int) []byte {
 // Create lays out a new ring of capacity records of recordSize bytes at
 // the start of mem (which must be 8-byte aligned and at least
 // Size(recordSize, capacity) bytes), with both indices zero and the given
-// creation stamp, and returns a handle on it. Slot contents are not
+// creation stamp, and returns a handle on it, replacing whatever the region
+// held (use Attach to join an existing ring). Slot contents are not
 // cleared. The magic is stored last, atomically, so a concurrent Attach
 // either fails on the magic or sees a complete header.
 func Create(mem []byte, recordSize, capacity int, stamp uint64) (*Ring, error) {
@@ -185,8 +186,9 @@ func Create(mem []byte, recordSize, capacity int, stamp uint64) (*Ring, error) {
 		return nil, err
 	}
 	base := unsafe.Pointer(unsafe.SliceData(mem)) // unsafe: the region is addressed by offsets from its start
+	atomic.StoreUint64(u64(base, offMagic), 0) // an old ring is gone before its header changes
 	hdr := mem[:offSlots:offSlots]
-	clear(hdr[offVersion:]) // everything but the magic, which goes last
+	clear(hdr[offVersion:]) // the magic goes last
 	*u32(base, offVersion) = Version
 	*u32(base, offRecordSize) = uint32(recordSize)
 	*u64(base, offCapacity) = uint64(capacity)
