@@ -186,7 +186,7 @@ func Create(mem []byte, recordSize, capacity int, stamp uint64) (*Ring, error) {
 		return nil, err
 	}
 	base := unsafe.Pointer(unsafe.SliceData(mem)) // unsafe: the region is addressed by offsets from its start
-	atomic.StoreUint64(u64(base, offMagic), 0) // an old ring is gone before its header changes
+	atomic.StoreUint64(u64(base, offMagic), 0)    // an old ring is gone before its header changes
 	hdr := mem[:offSlots:offSlots]
 	clear(hdr[offVersion:]) // the magic goes last
 	*u32(base, offVersion) = Version
