@@ -206,7 +206,7 @@ func transfer(t *testing.T, rs, capacity int, count uint64, lockThreads bool) {
 func TestRandomInterleavings(t *testing.T) {
 	n := uint64(20000)
 	if raceEnabled {
-		n = 20000
+		n = 8000
 	}
 	for _, c := range []int{1, 2, 4, 16} {
 		for _, rs := range []int{4, 8, 32, 256} {
