@@ -1,32 +1,107 @@
 // Command hindsight is the hypervisor image: a Go program that boots on bare
-// metal through package boot and, for now, reports the machine it found.
-// With "selftest" on the command line it runs the ring-0 layer's self-test.
+// metal through package boot, probes VT-x, and runs guests on the cores.
+//
+// Command-line options (multiboot command line) are listed in README.md.
 package main
 
 import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"hindsight/boot"
 	"hindsight/boot/selftest"
+	"hindsight/guest/testguest"
+	"hindsight/hv"
+	"hindsight/vmx"
 )
 
 func main() {
 	mainTSC := boot.TSC()
-	args := strings.Fields(boot.CmdLine())
-	for _, a := range args {
-		switch {
-		case a == "selftest":
-			os.Exit(selftest.Run(os.Stdout))
-		case strings.HasPrefix(a, "bench="):
-			selftest.Bench(os.Stdout, mainTSC, strings.TrimPrefix(a, "bench="))
-			return
-		case strings.HasPrefix(a, "selftest="):
-			selftest.Fail(strings.TrimPrefix(a, "selftest="))
-		}
+	opts := map[string]string{}
+	for _, a := range strings.Fields(boot.CmdLine()) {
+		k, v, _ := strings.Cut(a, "=")
+		opts[k] = v
 	}
-	fmt.Printf("hv: hindsight: %d CPU(s) online (%s)\n", boot.NumCPU(), boot.CPUSource())
-	fmt.Printf("hv: VT-x: %v\n", boot.HasVMX())
-	fmt.Println("hv: nothing else to do yet; stopping")
+	switch {
+	case opts["selftest"] != "":
+		selftest.Fail(opts["selftest"])
+	case hasOpt(opts, "selftest"):
+		os.Exit(selftest.Run(os.Stdout))
+	case opts["bench"] != "":
+		selftest.Bench(os.Stdout, mainTSC, opts["bench"])
+		return
+	}
+	os.Exit(run(opts))
+}
+
+func hasOpt(opts map[string]string, k string) bool {
+	_, ok := opts[k]
+	return ok
+}
+
+// run prints the banner and runs the test guest on CPU0 and a second
+// instance on CPU1 ("vmtest=" picks a test scenario).
+func run(opts map[string]string) int {
+	fmt.Printf("hv: hindsight: %d CPU(s) online (from %s)\n", boot.NumCPU(), boot.CPUSource())
+	m, err := hv.NewMachine()
+	if err != nil {
+		fmt.Printf("hv: %v\nhv: no guests can run on this machine; stopping\n", err)
+		return 0
+	}
+	fmt.Printf("hv: VT-x: %s\n", m.Features())
+	primary, second := boot.GuestRAM()
+	if primary.Size < testguest.MinRAM {
+		fmt.Printf("hv: guest RAM is %d MiB; the test guest needs %d MiB: boot with guestmem=%dM\n",
+			primary.Size>>20, testguest.MinRAM>>20, testguest.MinRAM>>20)
+		return 1
+	}
+	if boot.NumCPU() < 2 {
+		fmt.Println("hv: one CPU: hindsight needs two (primary and backup)")
+		return 1
+	}
+	cfgs := []hv.Config{
+		{Name: "vm0", CPU: 0, RAM: primary, Image: testguest.Image, RDI: testguest.ModeBringUp},
+		{Name: "vm1", CPU: 1, RAM: second, Image: testguest.Image, RDI: testguest.ModeBringUp},
+	}
+	switch opts["vmtest"] {
+	case "", "bringup":
+	case "triplefault": // the VM on CPU1 triple-faults; the one on CPU0 must finish
+		cfgs[1].RDI = testguest.ModeTripleFault
+	case "badguest": // invalid guest state on CPU1: CS with L=1 and D=1
+		cfgs[1].Corrupt = func(g *vmx.GuestState) { g.CS.AR |= vmx.ARDB }
+	default:
+		fmt.Printf("hv: unknown vmtest=%s (bringup, triplefault, badguest)\n", opts["vmtest"])
+		return 1
+	}
+	var vms []*hv.VM
+	for _, c := range cfgs {
+		vm, err := m.NewVM(c)
+		if err != nil {
+			fmt.Printf("hv: %v\n", err)
+			return 1
+		}
+		vms = append(vms, vm)
+	}
+	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", primary.Base, second.Base)
+	t0, t1 := boot.Ticks(0), boot.Ticks(1)
+	var wg sync.WaitGroup
+	for _, vm := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm.Run()
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("hv: host scheduler ticks during the run: CPU0 %d, CPU1 %d\n", boot.Ticks(0)-t0, boot.Ticks(1)-t1)
+	for _, vm := range vms {
+		fmt.Printf("hv: %s: %v after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d)\n",
+			vm.Name(), vm.State(), vm.Exits, vm.ExitsBy[vmx.ReasonCPUID], vm.ExitsBy[vmx.ReasonIOInstruction],
+			vm.ExitsBy[vmx.ReasonHLT], vm.ExitsBy[vmx.ReasonRDTSC], vm.ExitsBy[vmx.ReasonExternalInterrupt],
+			vm.ExitsBy[vmx.ReasonPreemptionTimer])
+	}
+	fmt.Println("hv: all VMs ended")
+	return 0
 }

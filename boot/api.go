@@ -110,3 +110,47 @@ func AllocPhys(pages int, align uint64) (uint64, error) {
 // ReadMSR executes RDMSR. Everything runs at CPL0, so the hypervisor may
 // call it directly; an MSR the CPU lacks raises #GP (reported as SIGSEGV).
 func ReadMSR(msr uint32) uint64 { return rdmsr(msr) }
+
+// HostRegs is the processor state a VMCS host-state area must reproduce so
+// that the Go runtime keeps working after a VM exit: the calling thread on
+// its current CPU.
+type HostRegs struct {
+	CR0, CR3, CR4, EFER uint64
+	GDTRBase, IDTRBase  uint64
+	TRBase              uint64 // this CPU's TSS
+	FSBase, GSBase      uint64 // the thread's TLS; this CPU's block
+	CS, SS, TR          uint16 // selectors (DS, ES, FS, GS may be 0)
+	CPU                 int
+}
+
+// CurrentHostRegs returns HostRegs for the caller. Precondition: the caller
+// is pinned (Pin), so the CPU cannot change under it.
+func CurrentHostRegs() HostRegs {
+	c := thisCPU()
+	return HostRegs{
+		CR0: readCR0(), CR3: readCR3(), CR4: readCR4(), EFER: rdmsr(msrIA32_EFER),
+		GDTRBase: uint64(uintptr(unsafe.Pointer(&c.gdt))),
+		IDTRBase: uint64(uintptr(unsafe.Pointer(&idt))),
+		TRBase:   uint64(uintptr(unsafe.Pointer(&c.tss))),
+		FSBase:   rdmsr(msrIA32_FS_BASE),
+		GSBase:   uint64(c.self),
+		CS:       selCode, SS: selData, TR: selTSS,
+		CPU:      c.id,
+	}
+}
+
+// SetCR0CR4 loads CR0 and CR4 on the caller's CPU (e.g. CR4.VMXE and the
+// VMX fixed bits before VMXON). Precondition: the caller is pinned.
+func SetCR0CR4(cr0, cr4 uint64) {
+	writeCR0(cr0)
+	writeCR4(cr4)
+}
+
+// WriteMSR executes WRMSR (see ReadMSR).
+func WriteMSR(msr uint32, v uint64) { wrmsr(msr, v) }
+
+// CPUID executes CPUID on the caller's CPU.
+func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf, subleaf) }
+
+// Ticks returns how many scheduler ticks CPU cpu has taken.
+func Ticks(cpu int) uint64 { return atomic.LoadUint64(&cpus[cpu].ticks) }

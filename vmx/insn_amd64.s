@@ -110,7 +110,6 @@ TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
 	FXSAVE64 (DX)
 	MOVQ G_GUESTFX(AX), DX
 	FXRSTOR64 (DX)
-	CLI
 	MOVQ G_CR2(AX), DX          // CR2 is not part of the VMCS guest state
 	MOVQ DX, CR2
 	MOVQ 32(AX), SI; MOVQ 40(AX), DI; MOVQ 48(AX), BP

@@ -1,0 +1,67 @@
+package hv
+
+// CPUID as guests see it. Every guest CPUID exits; the hypervisor runs the
+// real instruction and edits the result by this table, so that
+//   - the guest sees no feature the hypervisor does not virtualize (VMX,
+//     the local APIC, x2APIC, TSC deadline, XSAVE/AVX state, PMU, RDTSCP,
+//     RDRAND/RDSEED, TSX),
+//   - the answer is the same on every core (APIC IDs read as 0), so a
+//     backup replaying on another core sees the primary's values,
+//   - the hypervisor is visible: CPUID.1:ECX[31] and leaf 0x40000000.
+// linux-guest.md lists what Linux needs hidden.
+
+const (
+	leafHypervisor = 0x40000000
+)
+
+// cpuidMask clears bits of one register of one leaf (subleaf-independent).
+type cpuidMask struct {
+	leaf               uint32
+	eax, ebx, ecx, edx uint32 // bits to clear
+}
+
+var cpuidMasks = [...]cpuidMask{
+	// Leaf 1: EBX[31:24] initial APIC ID; ECX: VMX 5, SMX 6, x2APIC 21,
+	// TSC-deadline 24, XSAVE 26, OSXSAVE 27, AVX 28, RDRAND 30; EDX: APIC 9.
+	{leaf: 1, ebx: 0xFF000000, ecx: 1<<5 | 1<<6 | 1<<21 | 1<<24 | 1<<26 | 1<<27 | 1<<28 | 1<<30, edx: 1 << 9},
+	// Leaf 7 subleaf 0: EBX: SGX 2, HLE 4, AVX2 5, RTM 11, PQM 12, MPX 14,
+	// PQE 15, AVX-512 16/17/21/26/27/28/30/31, RDSEED 18, PT 25; ECX, EDX:
+	// everything (PKU, WAITPKG, CET, AMX and newer need support we lack).
+	{leaf: 7, eax: 0xFFFFFFFF, ebx: 1<<2 | 1<<4 | 1<<5 | 1<<11 | 1<<12 | 1<<14 | 1<<15 | 1<<16 | 1<<17 | 1<<18 |
+		1<<21 | 1<<25 | 1<<26 | 1<<27 | 1<<28 | 1<<30 | 1<<31, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},
+	// Leaf 0xA: architectural performance monitoring (not virtualized).
+	{leaf: 0xA, eax: 0xFFFFFFFF, ebx: 0xFFFFFFFF, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},
+	// Leaf 0xB / 0x1F: x2APIC topology; EDX is the x2APIC ID.
+	{leaf: 0xB, edx: 0xFFFFFFFF},
+	{leaf: 0x1F, edx: 0xFFFFFFFF},
+	// Leaf 0xD: XSAVE state components (XSAVE is hidden).
+	{leaf: 0xD, eax: 0xFFFFFFFF, ebx: 0xFFFFFFFF, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},
+	// Leaf 0x80000001: EDX: RDTSCP 27 (it would read the TSC without exiting).
+	{leaf: 0x80000001, edx: 1 << 27},
+}
+
+// filterCPUID returns what the guest sees for CPUID(leaf, subleaf); real
+// executes the instruction on the host.
+func filterCPUID(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c, d uint32)) (a, b, c, d uint32) {
+	if leaf&0xFFFFFF00 == leafHypervisor {
+		if leaf != leafHypervisor {
+			return 0, 0, 0, 0
+		}
+		// Max hypervisor leaf, then the signature "hindsighthv " in EBX, ECX, EDX.
+		return leafHypervisor, 0x646e6968, 0x68676973, 0x20766874
+	}
+	a, b, c, d = real(leaf, subleaf)
+	for i := range cpuidMasks {
+		m := &cpuidMasks[i]
+		if m.leaf == leaf {
+			a &^= m.eax
+			b &^= m.ebx
+			c &^= m.ecx
+			d &^= m.edx
+		}
+	}
+	if leaf == 1 {
+		c |= 1 << 31 // hypervisor present
+	}
+	return a, b, c, d
+}

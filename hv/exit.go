@@ -1,0 +1,150 @@
+package hv
+
+import (
+	"hindsight/boot"
+	"hindsight/vmx"
+)
+
+// VM-exit handlers. They run in VM-exit context: no allocation, no pointer
+// stores into the heap (see the package doc). A handler that ends the VM
+// records a cause and the values that explain it; Run turns them into a
+// report once the loop is left.
+
+// cause says why a VM left the Running state.
+type cause uint8
+
+const (
+	causeNone cause = iota
+	causeExitPort
+	causeTripleFault
+	causeEPTViolation
+	causeUnhandledExit
+	causeUnsupportedIO
+	causeEntryFailed // exit reason with bit 31: invalid guest state, MSR loading, machine check
+	causeEntryInsn   // VMLAUNCH/VMRESUME failed as an instruction
+)
+
+func (v *VM) end(c cause, info0, info1 uint64) {
+	v.cause, v.info = c, [2]uint64{info0, info1}
+	if c == causeEntryFailed || c == causeEntryInsn {
+		v.state = Failed
+	} else {
+		v.state = Stopped
+	}
+}
+
+func (v *VM) handleExit() {
+	r, _ := vmx.VMREAD(vmx.VMExitReason)
+	reason := vmx.ExitReason(r)
+	if reason.EntryFailed() {
+		q, _ := vmx.VMREAD(vmx.ExitQualification)
+		v.end(causeEntryFailed, r, q)
+		return
+	}
+	basic := reason.Basic()
+	if int(basic) < len(v.ExitsBy) {
+		v.ExitsBy[basic]++
+	}
+	switch basic {
+	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer:
+		// The host took any pending interrupt when Enter re-enabled
+		// interrupts; the quantum restarts at the next entry.
+	case vmx.ReasonCPUID:
+		v.cpuid()
+	case vmx.ReasonIOInstruction:
+		v.io()
+	case vmx.ReasonHLT:
+		v.hlt()
+	case vmx.ReasonRDTSC:
+		v.rdtsc()
+	case vmx.ReasonRDMSR, vmx.ReasonWRMSR:
+		v.msr(basic == vmx.ReasonWRMSR)
+	case vmx.ReasonTripleFault:
+		v.end(causeTripleFault, 0, 0)
+	case vmx.ReasonEPTViolation:
+		gpa, _ := vmx.VMREAD(vmx.GuestPhysicalAddress)
+		q, _ := vmx.VMREAD(vmx.ExitQualification)
+		v.end(causeEPTViolation, gpa, q)
+	default:
+		q, _ := vmx.VMREAD(vmx.ExitQualification)
+		v.end(causeUnhandledExit, r, q)
+	}
+}
+
+func (v *VM) rip() uint64 {
+	x, _ := vmx.VMREAD(vmx.GuestRIP)
+	return x
+}
+
+// skip moves the guest past the instruction that exited.
+func (v *VM) skip() {
+	n, _ := vmx.VMREAD(vmx.VMExitInstructionLength)
+	vmx.VMWRITE(vmx.GuestRIP, v.rip()+n)
+}
+
+func (v *VM) cpuid() {
+	a, b, c, d := filterCPUID(uint32(v.regs.RAX), uint32(v.regs.RCX), boot.CPUID)
+	v.regs.RAX, v.regs.RBX, v.regs.RCX, v.regs.RDX = uint64(a), uint64(b), uint64(c), uint64(d)
+	v.skip()
+}
+
+// rdtsc passes the host TSC through (replay will virtualize it).
+func (v *VM) rdtsc() {
+	t := boot.TSC()
+	v.regs.RAX, v.regs.RDX = t&0xFFFFFFFF, t>>32
+	v.skip()
+}
+
+// hlt: no interrupt source is modelled yet, so a halted guest would sleep
+// forever; the hypervisor resumes it at the next instruction instead (the
+// test guest's contract documents this).
+func (v *VM) hlt() {
+	v.skip()
+}
+
+func (v *VM) io() {
+	qual, _ := vmx.VMREAD(vmx.ExitQualification)
+	q := vmx.DecodeIO(qual)
+	if q.StringOp || q.Rep || q.Size == 0 {
+		v.end(causeUnsupportedIO, qual, 0)
+		return
+	}
+	size := int(q.Size)
+	mask := uint64(1)<<(8*size) - 1
+	switch {
+	case q.Port == exitPort && !q.In:
+		v.ExitStatus = uint32(v.regs.RAX & mask)
+		v.skip()
+		v.end(causeExitPort, uint64(v.ExitStatus), 0)
+		return
+	case q.In:
+		x, fault := v.pc.In(q.Port, size)
+		if fault {
+			v.injectGP()
+			return
+		}
+		v.regs.RAX = v.regs.RAX&^mask | uint64(x)&mask
+	default:
+		if v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask)) {
+			v.injectGP()
+			return
+		}
+	}
+	v.skip()
+}
+
+// msr applies the stated policy for model-specific registers: none is
+// modelled yet, so RDMSR and WRMSR raise #GP(0) in the guest, as for an MSR
+// the processor does not have.
+func (v *VM) msr(write bool) {
+	v.MSRFaults++
+	v.LastMSR = uint32(v.regs.RCX)
+	v.injectGP()
+}
+
+// injectGP delivers #GP(0) at the exiting instruction (a fault: RIP stays).
+func (v *VM) injectGP() {
+	j := vmx.InjectException(vmx.VectorGP, 0, true)
+	vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
+	vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))
+}

@@ -1,0 +1,146 @@
+package hv
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"hindsight/boot"
+	"hindsight/ept"
+	"hindsight/vmx"
+)
+
+// Machine is what all VMs share: the VMX capabilities, the adjusted
+// control words, the I/O and MSR bitmaps, and which CPUs are in VMX
+// operation.
+type Machine struct {
+	Caps vmx.Caps
+	EPT  ept.Caps
+	ctl  vmx.Controls // control words and bitmap addresses common to every VM
+
+	quantum uint32 // VMX-preemption timer value loaded at every VM entry
+
+	mu    sync.Mutex
+	vmxon [64]bool // CPU i has executed VMXON
+}
+
+const quantumNs = 10_000_000
+
+// Controls every VM runs with (SDM Vol. 3C §25.6-25.8 names). Port I/O and
+// MSR accesses all exit (bitmaps of ones): a port or MSR the hypervisor
+// does not model meets a stated policy rather than the real hardware.
+const (
+	pinWant = vmx.PinBasedExternalInterruptExiting | vmx.PinBasedNMIExiting |
+		vmx.PinBasedActivatePreemptionTimer
+	procWant = vmx.ProcBasedHLTExiting | vmx.ProcBasedRDTSCExiting |
+		vmx.ProcBasedUseIOBitmaps | vmx.ProcBasedUseMSRBitmaps |
+		vmx.ProcBasedActivateSecondaryControls
+	proc2Want = vmx.ProcBased2EnableEPT | vmx.ProcBased2UnrestrictedGuest
+	exitWant  = vmx.ExitHostAddressSpaceSize | vmx.ExitSaveEFER | vmx.ExitLoadEFER
+	entryWant = vmx.EntryIA32eModeGuest | vmx.EntryLoadEFER
+)
+
+// NewMachine reads the VMX capabilities and prepares what VMs share. It
+// fails, naming the feature, on a CPU without VT-x or a required control.
+func NewMachine() (*Machine, error) {
+	if _, _, ecx, _ := boot.CPUID(1, 0); ecx&(1<<5) == 0 {
+		return nil, fmt.Errorf("hv: this CPU has no VT-x (CPUID.1:ECX.VMX[bit 5] = 0); hindsight needs VMX to run guests")
+	}
+	caps, err := vmx.DecodeCaps(boot.ReadMSR)
+	if err != nil {
+		return nil, err
+	}
+	if max, _, _, _ := boot.CPUID(0x80000000, 0); max >= 0x80000008 {
+		a, _, _, _ := boot.CPUID(0x80000008, 0)
+		caps.MaxPhysAddr, caps.LinearAddrBits = uint8(a), uint8(a>>8)
+	}
+	m := &Machine{Caps: caps, EPT: ept.CapsFromMSR(caps.EPTVPID.Raw)}
+	c := &m.ctl
+	steps := []struct {
+		dst   *uint32
+		want  uint32
+		allow vmx.Allowed
+	}{
+		{&c.Pin, pinWant, caps.Pin},
+		{&c.Proc, procWant, caps.Proc},
+		{&c.Proc2, proc2Want, caps.Proc2},
+		{&c.Exit, exitWant, caps.Exit},
+		{&c.Entry, entryWant, caps.Entry},
+	}
+	for _, s := range steps {
+		if *s.dst, err = vmx.Adjust(s.want, 0, s.allow); err != nil {
+			return nil, err
+		}
+	}
+	ticks := boot.ReadStats().TSCHz * quantumNs / 1e9 >> caps.Misc.PreemptionTimerRate
+	m.quantum = uint32(min(ticks, 0xFFFFFFFF))
+	for _, p := range []*uint64{&c.IOBitmapA, &c.IOBitmapB, &c.MSRBitmap} {
+		if *p, err = physPage(); err != nil {
+			return nil, err
+		}
+		b := physBytes(*p, 4096)
+		for i := range b {
+			b[i] = 0xFF
+		}
+	}
+	return m, nil
+}
+
+// enableVMX puts the calling CPU into VMX operation (SDM Vol. 3C §24.7):
+// IA32_FEATURE_CONTROL, the CR0/CR4 fixed bits with CR4.VMXE, and VMXON.
+// Precondition: the caller is pinned to that CPU.
+func (m *Machine) enableVMX() error {
+	h := boot.CurrentHostRegs()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vmxon[h.CPU] {
+		return nil
+	}
+	fc, write, err := vmx.FeatureControl(boot.ReadMSR(vmx.IA32_FEATURE_CONTROL)).Enable()
+	if err != nil {
+		return err
+	}
+	if write {
+		boot.WriteMSR(vmx.IA32_FEATURE_CONTROL, fc)
+	}
+	boot.SetCR0CR4(m.Caps.FixCR0(h.CR0), m.Caps.FixCR4(h.CR4|cr4VMXE))
+	region, err := m.newRegion()
+	if err != nil {
+		return err
+	}
+	if err := vmx.StatusError(vmx.VMXONInsn(region)); err != nil {
+		return fmt.Errorf("hv: VMXON on CPU%d: %w", h.CPU, err)
+	}
+	m.vmxon[h.CPU] = true
+	return nil
+}
+
+const cr4VMXE = 1 << 13
+
+// newRegion allocates a VMXON or VMCS region with the revision identifier
+// in its first word (SDM Vol. 3C §26.2).
+func (m *Machine) newRegion() (uint64, error) {
+	pa, err := physPage()
+	if err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint32(physBytes(pa, 4), m.Caps.RevisionID)
+	return pa, nil
+}
+
+// Features lists the VT-x features hindsight uses and whether this CPU has
+// them, for the start-up banner.
+func (m *Machine) Features() string {
+	has := func(a vmx.Allowed, bit uint32) string {
+		if a.MayBeOne(bit) {
+			return "yes"
+		}
+		return "no"
+	}
+	return fmt.Sprintf("VMCS revision %#x; EPT %s (2M pages %v, 1G pages %v); unrestricted guest %s; VPID %s; "+
+		"preemption timer %s; monitor trap flag %s; I/O bitmaps %s; MSR bitmaps %s",
+		m.Caps.RevisionID, has(m.Caps.Proc2, vmx.ProcBased2EnableEPT), m.EPT.Pages2M, m.EPT.Pages1G,
+		has(m.Caps.Proc2, vmx.ProcBased2UnrestrictedGuest), has(m.Caps.Proc2, vmx.ProcBased2EnableVPID),
+		has(m.Caps.Pin, vmx.PinBasedActivatePreemptionTimer), has(m.Caps.Proc, vmx.ProcBasedMonitorTrapFlag),
+		has(m.Caps.Proc, vmx.ProcBasedUseIOBitmaps), has(m.Caps.Proc, vmx.ProcBasedUseMSRBitmaps))
+}

@@ -1,0 +1,320 @@
+package hv
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"hindsight/boot"
+	"hindsight/ept"
+	"hindsight/hv/dev"
+	"hindsight/vmx"
+)
+
+// State is where a vCPU is in its life (see the package doc).
+type State uint8
+
+const (
+	Created State = iota
+	Running
+	Halted
+	Stopped
+	Failed
+)
+
+func (s State) String() string {
+	return [...]string{"created", "running", "halted", "stopped", "failed"}[s]
+}
+
+// Config describes one VM.
+type Config struct {
+	Name  string           // console tag: "primary", "backup", ...
+	CPU   int              // the CPU its vCPU loop is pinned to
+	RAM   boot.GuestRegion // host-physical memory for guest-physical [0, Size)
+	Image []byte           // loaded at LoadAddr, entered in 64-bit mode
+	RDI   uint64           // entry registers (the image's parameters)
+	RSI   uint64
+	Mute  bool // count and hash the guest's output instead of printing it
+
+	// Corrupt, if set, edits the guest state before the first entry: tests
+	// use it to check the reporting of invalid guest state.
+	Corrupt func(*vmx.GuestState)
+}
+
+// Exit status of the guest-exit port; see exitPort.
+const exitPort = 0x501
+
+// VM is one guest with one vCPU.
+type VM struct {
+	cfg      Config
+	m        *Machine
+	state    State
+	ram      []byte
+	ept      *ept.Tables
+	eptp     uint64
+	vmcs     uint64
+	regs     vmx.GuestRegs
+	fx       [2][512 + 16]byte // guest and host FXSAVE areas (16-byte aligned inside)
+	pc       dev.PC
+	out      lineWriter
+	launched bool
+
+	cause cause     // why the VM left Running (exit.go)
+	info  [2]uint64 // the values that explain it
+
+	// Result, valid once Run returned.
+	ExitStatus uint32 // written by the guest to exitPort
+	Reason     string // why the VM stopped or failed, with the guest state where it helps
+	Exits      uint64 // VM exits handled
+	ExitsBy    [80]uint64
+	MSRFaults  uint64 // RDMSR/WRMSR answered with #GP
+	LastMSR    uint32
+}
+
+// NewVM maps the VM's RAM through EPT and loads its image.
+func (m *Machine) NewVM(cfg Config) (*VM, error) {
+	if cfg.RAM.Size == 0 {
+		return nil, errors.New("hv: no guest RAM (boot with guestmem=SIZE)")
+	}
+	v := &VM{cfg: cfg, m: m, ram: physBytes(cfg.RAM.Base, cfg.RAM.Size)}
+	var err error
+	v.ept, err = ept.Build(eptAlloc{}, m.EPT, ept.Layout{Size: cfg.RAM.Size, HostBase: cfg.RAM.Base, Perm: ept.RWX, MemType: ept.WB})
+	if err != nil {
+		return nil, fmt.Errorf("hv: %s: EPT: %w", cfg.Name, err)
+	}
+	p, err := v.ept.EPTP(ept.WB, false)
+	if err != nil {
+		return nil, err
+	}
+	v.eptp = uint64(p)
+	if err := loadImage(v.ram, cfg.Image); err != nil {
+		return nil, err
+	}
+	if v.vmcs, err = m.newRegion(); err != nil {
+		return nil, err
+	}
+	v.out.init(cfg.Name)
+	v.out.mute = cfg.Mute
+	v.pc.Init(v.out.putByte, v.logPort)
+	v.regs.GuestFX = align16(&v.fx[0])
+	v.regs.HostFX = align16(&v.fx[1])
+	initFX(v.regs.GuestFX)
+	v.regs.RDI, v.regs.RSI = cfg.RDI, cfg.RSI
+	return v, nil
+}
+
+func align16(a *[512 + 16]byte) uintptr { return (uintptr(unsafe.Pointer(a)) + 15) &^ 15 }
+
+// initFX gives the guest the FPU state after FNINIT with MXCSR at its reset
+// value (FCW 0x37F, MXCSR 0x1F80; SDM Vol. 1 §10.5.1, Table 10-2).
+func initFX(p uintptr) {
+	fx := (*[512]byte)(unsafe.Pointer(p))
+	fx[0], fx[1] = 0x7F, 0x03   // FCW
+	fx[24], fx[25] = 0x80, 0x1F // MXCSR
+	fx[28], fx[29] = 0xFF, 0xFF // MXCSR_MASK (informational)
+}
+
+// logPort reports the first access to each port no device claims. It runs
+// in VM-exit context, so it formats by hand.
+func (v *VM) logPort(port uint16, write bool, size int, value uint32) {
+	var buf [192]byte
+	b := append(buf[:0], "hv: "...)
+	b = append(b, v.cfg.Name...)
+	if write {
+		b = append(b, ": write to unmodelled port "...)
+	} else {
+		b = append(b, ": read from unmodelled port "...)
+	}
+	b = appendHex(b, uint64(port))
+	b = append(b, " (size "...)
+	b = append(b, byte('0'+size))
+	b = append(b, ", value "...)
+	b = appendHex(b, uint64(value))
+	b = append(b, ") at rip "...)
+	b = appendHex(b, v.rip())
+	b = append(b, ": ignored, reads give all ones (logged once per port)\n"...)
+	syscall.Write(1, b)
+}
+
+func appendHex(b []byte, x uint64) []byte {
+	b = append(b, '0', 'x')
+	n := 1
+	for x>>(4*n) != 0 && n < 16 {
+		n++
+	}
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, "0123456789abcdef"[x>>(4*i)&0xF])
+	}
+	return b
+}
+
+// State returns the vCPU's state.
+func (v *VM) State() State { return v.state }
+
+// Name returns the VM's tag.
+func (v *VM) Name() string { return v.cfg.Name }
+
+// Run pins the calling goroutine to the VM's CPU and runs the vCPU loop
+// until the VM stops or fails.
+func (v *VM) Run() {
+	if err := boot.Pin(v.cfg.CPU); err != nil {
+		v.fail("pinning to CPU%d: %v", v.cfg.CPU, err)
+		return
+	}
+	if err := v.m.enableVMX(); err != nil {
+		v.fail("%v", err)
+		return
+	}
+	if err := v.setupVMCS(); err != nil {
+		v.fail("setting up the VMCS: %v", err)
+		return
+	}
+	v.state = Running
+	for v.state == Running {
+		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
+			v.end(causeEntryInsn, uint64(st), 0)
+			break
+		}
+		v.launched = true
+		v.Exits++
+		v.handleExit()
+	}
+	v.out.flush()
+	v.report()
+}
+
+// report turns the cause recorded in VM-exit context into Reason and prints
+// it. The VMCS is still current on this CPU, so the guest state can be read.
+func (v *VM) report() {
+	g, _ := vmx.ReadGuestState(lenient{})
+	switch v.cause {
+	case causeExitPort:
+		v.Reason = fmt.Sprintf("guest wrote exit status %d to port %#x", v.ExitStatus, exitPort)
+		fmt.Printf("hv: %s: stopped: %s after %d exits\n", v.cfg.Name, v.Reason, v.Exits)
+		return
+	case causeTripleFault:
+		v.Reason = "triple fault (VM exit reason 2): the guest could not deliver an exception"
+	case causeEPTViolation:
+		v.Reason = fmt.Sprintf("%v", vmx.DecodeEPTViolation(v.info[1], v.info[0], 0)) + ": outside the guest's RAM"
+	case causeUnhandledExit:
+		v.Reason = fmt.Sprintf("unhandled VM exit: %v, qualification %#x", vmx.ExitReason(v.info[0]), v.info[1])
+	case causeUnsupportedIO:
+		v.Reason = fmt.Sprintf("unsupported port I/O (%v): string and REP I/O are not emulated", vmx.DecodeIO(v.info[0]))
+	case causeEntryFailed:
+		ctl, _ := vmx.ReadControls(lenient{})
+		fs := vmx.CheckGuestState(&g, &ctl, &v.m.Caps)
+		v.fail("VM entry failed: %v, qualification %#x\n%s", vmx.ExitReason(v.info[0]), v.info[1], describe(fs, &g))
+		return
+	case causeEntryInsn:
+		v.entryFailed(vmx.Status(v.info[0]))
+		return
+	}
+	v.Reason += " at rip " + fmt.Sprintf("%#x", g.RIP)
+	fmt.Printf("hv: %s: stopped: %s\n%s", v.cfg.Name, v.Reason, g.Dump())
+}
+
+// stop ends the VM (the guest finished or did something the hypervisor
+// does not support); the other VMs go on.
+func (v *VM) stop(format string, args ...any) {
+	v.state = Stopped
+	v.Reason = fmt.Sprintf(format, args...)
+}
+
+func (v *VM) fail(format string, args ...any) {
+	v.state = Failed
+	v.Reason = fmt.Sprintf(format, args...)
+	fmt.Printf("hv: %s: FAILED: %s\n", v.cfg.Name, v.Reason)
+}
+
+// setupVMCS makes the VM's VMCS current and fills its control, host and
+// guest areas (SDM Vol. 3C §25).
+func (v *VM) setupVMCS() error {
+	if err := vmx.StatusError(vmx.VMCLEAR(v.vmcs)); err != nil {
+		return fmt.Errorf("VMCLEAR: %w", err)
+	}
+	if err := vmx.StatusError(vmx.VMPTRLD(v.vmcs)); err != nil {
+		return fmt.Errorf("VMPTRLD: %w", err)
+	}
+	vmcs := lenient{}
+	ctl := v.m.ctl
+	ctl.EPTP = v.eptp
+	// CR4.VMXE must stay set in VMX operation; the guest reads its own view.
+	ctl.CR4Mask = cr4VMXE
+	if err := ctl.Write(vmcs); err != nil {
+		return fmt.Errorf("controls: %w", err)
+	}
+	h := boot.CurrentHostRegs()
+	host := vmx.HostState{
+		CR0: h.CR0, CR3: h.CR3, CR4: h.CR4,
+		CS: h.CS, SS: h.SS, TR: h.TR,
+		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
+		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
+		IA32EFER: h.EFER,
+		IA32PAT:  boot.ReadMSR(0x277),
+	}
+	if err := host.Write(vmcs); err != nil {
+		return fmt.Errorf("host state: %w", err)
+	}
+	g := entryState(&v.m.Caps)
+	g.PreemptionTimer = v.m.quantum
+	if v.cfg.Corrupt != nil {
+		v.cfg.Corrupt(&g)
+	}
+	if err := g.Write(vmcs); err != nil {
+		return fmt.Errorf("guest state: %w", err)
+	}
+	return nil
+}
+
+// lenient is the current VMCS with the fields this processor lacks treated
+// as absent: reads give 0 and writes of 0 succeed (the vmx state structs
+// cover every field of the SDM, newer CPUs' included).
+type lenient struct{ vmx.CurrentVMCS }
+
+func (l lenient) Read(f vmx.Field) (uint64, error) {
+	x, err := l.CurrentVMCS.Read(f)
+	if errors.Is(err, vmx.VMErrUnsupportedComponent) {
+		return 0, nil
+	}
+	return x, err
+}
+
+func (l lenient) Write(f vmx.Field, x uint64) error {
+	err := l.CurrentVMCS.Write(f, x)
+	if x == 0 && errors.Is(err, vmx.VMErrUnsupportedComponent) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("VMWRITE %v = %#x: %w", f, x, err)
+	}
+	return nil
+}
+
+// entryFailed reports a VMLAUNCH/VMRESUME that failed as an instruction:
+// the VM-instruction error by number and name, the checks of the SDM that
+// the current settings break, and the guest state.
+func (v *VM) entryFailed(st vmx.Status) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "VM entry failed: %v", vmx.StatusError(st))
+	ctl, _ := vmx.ReadControls(lenient{})
+	host, _ := vmx.ReadHostState(lenient{})
+	g, _ := vmx.ReadGuestState(lenient{})
+	fs := append(vmx.CheckControls(&ctl, &g, &v.m.Caps), vmx.CheckHostState(&host, &ctl, &v.m.Caps)...)
+	fs = append(fs, vmx.CheckGuestState(&g, &ctl, &v.m.Caps)...)
+	v.fail("%s\n%s", b.String(), describe(fs, &g))
+}
+
+// describe lists failed checks and dumps the guest state.
+func describe(fs vmx.Failures, g *vmx.GuestState) string {
+	var b strings.Builder
+	if len(fs) == 0 {
+		b.WriteString("  no check of SDM Vol. 3C §27.2-27.3 fails on the VMCS as read back\n")
+	}
+	for _, f := range fs {
+		fmt.Fprintf(&b, "  failed check: %s\n", f)
+	}
+	b.WriteString(g.Dump())
+	return b.String()
+}
