@@ -10,7 +10,7 @@ TIMEOUT ?= 120
 export CGO_ENABLED := 0
 GOENV := GOOS=linux GOARCH=amd64
 
-.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs bench-ring bench-boot clean
+.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu bench-ring bench-boot bench-exit clean
 
 all: image
 
@@ -34,6 +34,7 @@ $(ISO): $(IMG) tools/grub.cfg
 iso: $(ISO)
 
 # Main job: boot the image in Bochs with two CPUs (VT-x available).
+CMDLINE ?= guestmem=32M
 run: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
 
@@ -43,7 +44,7 @@ test: test-host test-machine
 test-host:
 	$(GO) test ./...
 
-test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs
+test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu
 
 selftest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp $(SMP) -timeout $(TIMEOUT) -cmdline "selftest" -expect "selftest: ALL PASS"
@@ -72,6 +73,31 @@ selftest-bochs: $(IMG)
 bench-boot: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "bench=bochs rdrand=off" -expect "bench: thread switch"
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "bench=qemu-tcg" -expect "bench: thread switch"
+
+# VT-x in Bochs: the test guest on both cores at once, a triple fault on
+# CPU1 while CPU0 finishes, and an invalid guest state named by its check.
+GUESTSUM = $(shell $(GO) run ./tools/guestsum)
+vmtest-bochs: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M" \
+		-expect "vm0| testguest: checksum $(GUESTSUM)" -expect "vm1| testguest: checksum $(GUESTSUM)" \
+		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: vm1: stopped: guest wrote exit status 0" \
+		-expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=triplefault" \
+		-expect "hv: vm1: stopped: triple fault" -expect "vm0| testguest: checksum $(GUESTSUM)" \
+		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=badguest" \
+		-expect "hv: vm1: FAILED: VM entry failed: VM-entry failure due to invalid guest state" \
+		-expect "failed check: guest CS.AR: L=1 and D/B=1" -expect "CS   0008" \
+		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
+
+# Under QEMU TCG there is no VT-x: the image must say so and exit cleanly.
+vmtest-qemu: $(IMG)
+	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "guestmem=32M" -status 1 \
+		-expect "hv: this CPU has no VT-x" -expect "boot: exit status 0"
+
+# Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
+bench-exit: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=exitbench rdrand=off" -expect "hv: exit cost"
 
 bench-ring:
 	$(GO) run ./tools/ringbench

@@ -83,6 +83,9 @@ func (v *VM) skip() {
 }
 
 func (v *VM) cpuid() {
+	if v.cfg.TimeExits {
+		v.cpuidClock.tick(boot.TSC())
+	}
 	a, b, c, d := filterCPUID(uint32(v.regs.RAX), uint32(v.regs.RCX), boot.CPUID)
 	v.regs.RAX, v.regs.RBX, v.regs.RCX, v.regs.RDX = uint64(a), uint64(b), uint64(c), uint64(d)
 	v.skip()
@@ -108,6 +111,9 @@ func (v *VM) io() {
 	if q.StringOp || q.Rep || q.Size == 0 {
 		v.end(causeUnsupportedIO, qual, 0)
 		return
+	}
+	if v.cfg.TimeExits && q.Port == 0x80 {
+		v.outClock.tick(boot.TSC())
 	}
 	size := int(q.Size)
 	mask := uint64(1)<<(8*size) - 1

@@ -30,13 +30,14 @@ func (s State) String() string {
 
 // Config describes one VM.
 type Config struct {
-	Name  string           // console tag: "primary", "backup", ...
-	CPU   int              // the CPU its vCPU loop is pinned to
-	RAM   boot.GuestRegion // host-physical memory for guest-physical [0, Size)
-	Image []byte           // loaded at LoadAddr, entered in 64-bit mode
-	RDI   uint64           // entry registers (the image's parameters)
-	RSI   uint64
-	Mute  bool // count and hash the guest's output instead of printing it
+	Name      string           // console tag: "primary", "backup", ...
+	CPU       int              // the CPU its vCPU loop is pinned to
+	RAM       boot.GuestRegion // host-physical memory for guest-physical [0, Size)
+	Image     []byte           // loaded at LoadAddr, entered in 64-bit mode
+	RDI       uint64           // entry registers (the image's parameters)
+	RSI       uint64
+	Mute      bool // count and hash the guest's output instead of printing it
+	TimeExits bool // time CPUID and port 0x80 exits (ExitCost)
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -60,6 +61,8 @@ type VM struct {
 	pc       dev.PC
 	out      lineWriter
 	launched bool
+
+	cpuidClock, outClock exitClock // exit timing (exitbench.go), with Config.TimeExits
 
 	cause cause     // why the VM left Running (exit.go)
 	info  [2]uint64 // the values that explain it

@@ -1,27 +1,14 @@
 package vmx
 
 import (
+	"hindsight/vmx/vmxtest"
 	"strings"
 	"testing"
 )
 
 // bochsSkylakeX holds the capability MSRs read from Bochs 2.7, cpu model
 // corei7_skylake_x (/work/shared/design/bochs-vmx.md).
-var bochsSkylakeX = map[uint32]uint64{
-	IA32_FEATURE_CONTROL:         0x5,
-	IA32_VMX_BASIC:               0x00d810000000002b,
-	IA32_VMX_TRUE_PINBASED_CTLS:  0x0000007f00000016,
-	IA32_VMX_TRUE_PROCBASED_CTLS: 0xf7f9fffe04006172,
-	IA32_VMX_PROCBASED_CTLS2:     0x02177fff00000000,
-	IA32_VMX_TRUE_EXIT_CTLS:      0x007fffff00036dfb,
-	IA32_VMX_TRUE_ENTRY_CTLS:     0x0000ffff000011fb,
-	IA32_VMX_MISC:                0x00000000600401e0,
-	IA32_VMX_EPT_VPID_CAP:        0x00000f0106334141,
-	IA32_VMX_CR0_FIXED0:          0x80000021,
-	IA32_VMX_CR0_FIXED1:          0xffffffff,
-	IA32_VMX_CR4_FIXED0:          0x2000,
-	IA32_VMX_CR4_FIXED1:          0x3727ff,
-}
+var bochsSkylakeX = vmxtest.BochsSkylakeX
 
 // decodeMap runs DecodeCaps over a map and reports which MSRs were read.
 func decodeMap(t *testing.T, m map[uint32]uint64) (Caps, map[uint32]bool, error) {
