@@ -14,6 +14,7 @@ import (
 	"hindsight/boot/selftest"
 	"hindsight/guest/testguest"
 	"hindsight/hv"
+	"hindsight/tools/ringbench/inimage"
 	"hindsight/vmx"
 )
 
@@ -29,6 +30,11 @@ func main() {
 		selftest.Fail(opts["selftest"])
 	case hasOpt(opts, "selftest"):
 		os.Exit(selftest.Run(os.Stdout))
+	case opts["bench"] == "ring": // ring measurement CPU0 -> CPU1 (make bench-ring-image)
+		if err := inimage.Run(os.Stdout, opts["platform"]); err != nil {
+			fmt.Println(err)
+		}
+		return
 	case opts["bench"] != "":
 		selftest.Bench(os.Stdout, mainTSC, opts["bench"])
 		return
@@ -41,8 +47,9 @@ func hasOpt(opts map[string]string, k string) bool {
 	return ok
 }
 
-// run prints the banner and runs the test guest on CPU0 and a second
-// instance on CPU1 ("vmtest=" picks a test scenario).
+// run prints the banner and runs the test guest: by default as a primary
+// on CPU0 with a lagging backup on CPU1 (replay.go); "vmtest=" picks one of
+// the VMX test scenarios, which run two independent instances instead.
 func run(opts map[string]string) int {
 	fmt.Printf("hv: hindsight: %d CPU(s) online (from %s)\n", boot.NumCPU(), boot.CPUSource())
 	m, err := hv.NewMachine()
@@ -61,12 +68,15 @@ func run(opts map[string]string) int {
 		fmt.Println("hv: one CPU: hindsight needs two (primary and backup)")
 		return 1
 	}
+	if t := opts["vmtest"]; t == "" || t == "replay" {
+		return runPair(m, opts)
+	}
 	cfgs := []hv.Config{
 		{Name: "vm0", CPU: 0, RAM: primary, Image: testguest.Image, RDI: testguest.ModeBringUp},
 		{Name: "vm1", CPU: 1, RAM: second, Image: testguest.Image, RDI: testguest.ModeBringUp},
 	}
 	switch opts["vmtest"] {
-	case "", "bringup":
+	case "bringup":
 	case "triplefault": // the VM on CPU1 triple-faults; the one on CPU0 must finish
 		cfgs[1].RDI = testguest.ModeTripleFault
 	case "badguest": // invalid guest state on CPU1: CS with L=1 and D=1
@@ -74,7 +84,7 @@ func run(opts map[string]string) int {
 	case "exitbench": // exit round-trip cost, on CPU0 alone
 		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: primary, Image: hv.ExitBenchImage(), TimeExits: true}}
 	default:
-		fmt.Printf("hv: unknown vmtest=%s (bringup, triplefault, badguest, exitbench)\n", opts["vmtest"])
+		fmt.Printf("hv: unknown vmtest=%s (replay, bringup, triplefault, badguest, exitbench)\n", opts["vmtest"])
 		return 1
 	}
 	var vms []*hv.VM

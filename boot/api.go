@@ -135,7 +135,7 @@ func CurrentHostRegs() HostRegs {
 		FSBase:   rdmsr(msrIA32_FS_BASE),
 		GSBase:   uint64(c.self),
 		CS:       selCode, SS: selData, TR: selTSS,
-		CPU:      c.id,
+		CPU: c.id,
 	}
 }
 
@@ -154,3 +154,16 @@ func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf
 
 // Ticks returns how many scheduler ticks CPU cpu has taken.
 func Ticks(cpu int) uint64 { return atomic.LoadUint64(&cpus[cpu].ticks) }
+
+// ConsoleRead returns a byte typed on the host console (COM1), if one is
+// waiting. It polls the UART (no interrupt): call it from the loop that
+// feeds a guest's serial input.
+func ConsoleRead() (byte, bool) {
+	if inb(com1+uartLSR)&lsrDR == 0 {
+		return 0, false
+	}
+	return inb(com1 + uartRBR), true
+}
+
+// Pause executes PAUSE (a spin-wait hint).
+func Pause() { pause() }

@@ -15,7 +15,10 @@ const (
 	uartDLL = 0
 	uartDLM = 1
 
-	lsrTHRE = 0x20
+	uartRBR = 0
+
+	lsrDR   = 0x01 // data ready
+	lsrTHRE = 0x20 // transmit holding register empty
 )
 
 func consoleInit() {

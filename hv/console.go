@@ -12,16 +12,19 @@ type lineWriter struct {
 	start int // length of the tag prefix in buf
 	mute  bool
 	bytes uint64
+	hash  uint64 // FNV-1a of every byte: the replicas' outputs are compared by it
 }
 
 func (w *lineWriter) init(tag string) {
 	w.start = copy(w.buf[:], tag)
 	w.start += copy(w.buf[w.start:], "| ")
 	w.n = w.start
+	w.hash = fnvOffset
 }
 
 func (w *lineWriter) putByte(b byte) {
 	w.bytes++
+	w.hash = (w.hash ^ uint64(b)) * fnvPrime
 	switch {
 	case b == '\r':
 		return

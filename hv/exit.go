@@ -1,6 +1,8 @@
 package hv
 
 import (
+	"sync/atomic"
+
 	"hindsight/boot"
 	"hindsight/vmx"
 )
@@ -22,6 +24,10 @@ const (
 	causeUnsupportedIO
 	causeEntryFailed // exit reason with bit 31: invalid guest state, MSR loading, machine check
 	causeEntryInsn   // VMLAUNCH/VMRESUME failed as an instruction
+
+	causeDivergence   // Backup: execution no longer matches the log
+	causeMalformed    // Backup: a record failed validation
+	causePrimaryEnded // Backup: reached the landmark where the primary's guest ended
 )
 
 func (v *VM) end(c cause, info0, info1 uint64) {
@@ -45,10 +51,19 @@ func (v *VM) handleExit() {
 	if int(basic) < len(v.ExitsBy) {
 		v.ExitsBy[basic]++
 	}
+	sync := synchronous(basic)
+	if sync {
+		atomic.StoreUint64(&v.seq, v.seq+1)
+		v.lmRIP = v.rip()
+	}
 	switch basic {
 	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer:
 		// The host took any pending interrupt when Enter re-enabled
-		// interrupts; the quantum restarts at the next entry.
+		// interrupts; the quantum restarts at the next entry. An event the
+		// exit interrupted in delivery is delivered again.
+		v.reinject()
+	case vmx.ReasonInterruptWindow:
+		// afterExit injects.
 	case vmx.ReasonCPUID:
 		v.cpuid()
 	case vmx.ReasonIOInstruction:
@@ -68,6 +83,25 @@ func (v *VM) handleExit() {
 	default:
 		q, _ := vmx.VMREAD(vmx.ExitQualification)
 		v.end(causeUnhandledExit, r, q)
+	}
+	if sync && v.state == Running {
+		v.afterExit()
+	}
+}
+
+// reinject re-queues an event whose delivery a VM exit interrupted (SDM
+// Vol. 3C §28.2.4, IDT-vectoring information).
+func (v *VM) reinject() {
+	info, _ := vmx.VMREAD(vmx.IDTVectoringInfo)
+	if info&uint64(vmx.IntInfoValid) == 0 {
+		return
+	}
+	code, _ := vmx.VMREAD(vmx.IDTVectoringErrorCode)
+	n, _ := vmx.VMREAD(vmx.VMExitInstructionLength)
+	if j, ok := vmx.Reinject(uint32(info), uint32(code), uint32(n)); ok {
+		vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
+		vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))
+		vmx.VMWRITE(vmx.EntryInstructionLength, uint64(j.InstrLen))
 	}
 }
 
@@ -91,17 +125,20 @@ func (v *VM) cpuid() {
 	v.skip()
 }
 
-// rdtsc passes the host TSC through (replay will virtualize it).
+// rdtsc returns the guest's TSC: the host's since the VM started. The
+// primary logs it; the backup returns the logged value.
 func (v *VM) rdtsc() {
-	t := boot.TSC()
+	t := boot.TSC() - v.tsc0
+	switch v.cfg.Role {
+	case Primary:
+		v.logRecord(kindRDTSC, 0, 0, t, 0, 0)
+	case Backup:
+		var ok bool
+		if t, ok = v.replayValue(kindRDTSC, 0); !ok {
+			return
+		}
+	}
 	v.regs.RAX, v.regs.RDX = t&0xFFFFFFFF, t>>32
-	v.skip()
-}
-
-// hlt: no interrupt source is modelled yet, so a halted guest would sleep
-// forever; the hypervisor resumes it at the next instruction instead (the
-// test guest's contract documents this).
-func (v *VM) hlt() {
 	v.skip()
 }
 
@@ -129,6 +166,18 @@ func (v *VM) io() {
 			v.injectGP()
 			return
 		}
+		if portFromOutside(q.Port) {
+			switch v.cfg.Role {
+			case Primary:
+				v.logRecord(kindPortIn, q.Port, uint8(size), uint64(x), 0, 0)
+			case Backup: // the model's read keeps its side effects; the value is the primary's
+				y, ok := v.replayValue(kindPortIn, q.Port)
+				if !ok {
+					return
+				}
+				x = uint32(y)
+			}
+		}
 		v.regs.RAX = v.regs.RAX&^mask | uint64(x)&mask
 	default:
 		if v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask)) {
@@ -150,6 +199,7 @@ func (v *VM) msr(write bool) {
 
 // injectGP delivers #GP(0) at the exiting instruction (a fault: RIP stays).
 func (v *VM) injectGP() {
+	v.injected = true
 	j := vmx.InjectException(vmx.VectorGP, 0, true)
 	vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
 	vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))

@@ -27,11 +27,14 @@ const (
 	gptePS = 1 << 7
 )
 
-// loadImage writes the page tables, the GDT and the image into guest RAM.
+// loadImage clears guest RAM (the firmware and loader leave data in the
+// regions, different in each, which would break the replicas' memory
+// digests) and writes the page tables, the GDT and the image.
 func loadImage(ram []byte, image []byte) error {
 	if uint64(len(ram)) < 1<<30 && uint64(len(ram)) < LoadAddr+uint64(len(image)) {
 		return fmt.Errorf("hv: image of %d bytes does not fit in %d bytes of guest RAM at %#x", len(image), len(ram), LoadAddr)
 	}
+	clear(ram)
 	le := binary.LittleEndian
 	le.PutUint64(ram[pml4Addr:], pdptAddr|gpteP|gpteRW)
 	le.PutUint64(ram[pdptAddr:], pdAddr|gpteP|gpteRW)

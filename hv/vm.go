@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"hindsight/boot"
 	"hindsight/ept"
 	"hindsight/hv/dev"
+	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
 
@@ -39,6 +41,14 @@ type Config struct {
 	Mute      bool // count and hash the guest's output instead of printing it
 	TimeExits bool // time CPUID and port 0x80 exits (ExitCost)
 
+	// Log and replay (events.go, log.go).
+	Role          Role
+	Log           *Log   // Primary and Backup: the shared log
+	Peer          *VM    // Backup: its primary (to see when it has ended)
+	Input         bool   // the host console's input goes to this VM's COM1
+	VerifyEvery   uint64 // Primary: log state digests every so many landmarks
+	CorruptRecord uint64 // test hook: the n-th record logged carries a wrong value
+
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
 	Corrupt func(*vmx.GuestState)
@@ -64,6 +74,23 @@ type VM struct {
 
 	cpuidClock, outClock exitClock // exit timing (exitbench.go), with Config.TimeExits
 
+	// The exit clock and the log.
+	tsc0, tscHz         uint64 // time base (shared by a primary and its backup)
+	seq                 uint64 // landmark: synchronous exits so far
+	lmRIP               uint64 // guest RIP at the current landmark
+	nextPoll            uint64
+	inByte              byte
+	inPending           bool
+	injected, irqWindow bool
+	rec                 replay.Record
+	recBuf              [replay.RecordSize]byte
+	nlogged, lastLogged uint64
+	haveHead            bool
+	badRecord           [replay.RecordSize]byte
+	mine                [3]uint64 // the backup's digests at a digest mismatch
+	expected            replay.Kind
+	expectedPort        uint16
+
 	cause cause     // why the VM left Running (exit.go)
 	info  [2]uint64 // the values that explain it
 
@@ -74,7 +101,18 @@ type VM struct {
 	ExitsBy    [80]uint64
 	MSRFaults  uint64 // RDMSR/WRMSR answered with #GP
 	LastMSR    uint32
+
+	IRQs, SerialIn, Injected uint64 // inputs applied, interrupts injected
+	Waits                    uint64 // polls while halted (primary) or waiting for the log (backup)
+	Stalls                   uint64 // Primary: times the log was full
+	Replayed, Verified       uint64 // Backup: records consumed; both: digests logged/matched
 }
+
+// Seq returns the VM's landmark (synchronous exits so far).
+func (v *VM) Seq() uint64 { return atomic.LoadUint64(&v.seq) }
+
+// OutputHash returns the hash of everything the guest wrote to its COM1.
+func (v *VM) OutputHash() (hash, bytes uint64) { return v.out.hash, v.out.bytes }
 
 // NewVM maps the VM's RAM through EPT and loads its image.
 func (m *Machine) NewVM(cfg Config) (*VM, error) {
@@ -105,6 +143,10 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	v.regs.HostFX = align16(&v.fx[1])
 	initFX(v.regs.GuestFX)
 	v.regs.RDI, v.regs.RSI = cfg.RDI, cfg.RSI
+	v.tsc0, v.tscHz = boot.TSC(), boot.ReadStats().TSCHz
+	if cfg.Log != nil {
+		v.tsc0 = cfg.Log.tsc0
+	}
 	return v, nil
 }
 
@@ -185,6 +227,9 @@ func (v *VM) Run() {
 		v.handleExit()
 	}
 	v.out.flush()
+	if v.cfg.Role == Primary {
+		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
+	}
 	v.report()
 }
 
@@ -213,6 +258,15 @@ func (v *VM) report() {
 	case causeEntryInsn:
 		v.entryFailed(vmx.Status(v.info[0]))
 		return
+	case causePrimaryEnded:
+		v.Reason = fmt.Sprintf("reached landmark #%d, where the primary's guest ended (%s)", v.seq, endCause(v.info[0]))
+		fmt.Printf("hv: %s: stopped: %s; %d records replayed, %d digests matched\n", v.cfg.Name, v.Reason, v.Replayed, v.Verified)
+		return
+	case causeMalformed:
+		var r replay.Record
+		v.Reason = fmt.Sprintf("malformed log record after landmark #%d: %v", v.seq, replay.Decode(v.badRecord[:], &r))
+	case causeDivergence:
+		v.Reason = v.divergence()
 	}
 	v.Reason += " at rip " + fmt.Sprintf("%#x", g.RIP)
 	fmt.Printf("hv: %s: stopped: %s\n%s", v.cfg.Name, v.Reason, g.Dump())
@@ -307,6 +361,33 @@ func (v *VM) entryFailed(st vmx.Status) {
 	fs := append(vmx.CheckControls(&ctl, &g, &v.m.Caps), vmx.CheckHostState(&host, &ctl, &v.m.Caps)...)
 	fs = append(fs, vmx.CheckGuestState(&g, &ctl, &v.m.Caps)...)
 	v.fail("%s\n%s", b.String(), describe(fs, &g))
+}
+
+// divergence describes where the backup left the primary's path: both
+// sides' landmark and RIP, and the record.
+func (v *VM) divergence() string {
+	r := &v.rec
+	switch {
+	case r.Kind == kindDigest && v.expected == kindDigest:
+		return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: state digests differ (registers: primary %#x backup %#x; "+
+			"memory: primary %#x backup %#x; output: primary %#x backup %#x); last matching digest before it: %d matched",
+			r.Seq, r.RIP, r.Value, v.mine[0], r.Value2, v.mine[1], r.Value3, v.mine[2], v.Verified)
+	case r.Seq != v.seq || r.RIP != v.lmRIP:
+		return fmt.Sprintf("DIVERGENCE: backup at landmark #%d rip %#x, primary's next record is at landmark #%d rip %#x: %v",
+			v.seq, v.lmRIP, r.Seq, r.RIP, r)
+	}
+	return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: the backup needed a %v record, the log has %v", v.seq, v.lmRIP, v.expected, r)
+}
+
+// endCause decodes the status of a primary's end record.
+func endCause(x uint64) string {
+	switch cause(x >> 32) {
+	case causeExitPort:
+		return fmt.Sprintf("exit status %d", uint32(x))
+	case causeTripleFault:
+		return "triple fault"
+	}
+	return fmt.Sprintf("stopped, cause %d", x>>32)
 }
 
 // describe lists failed checks and dumps the guest state.

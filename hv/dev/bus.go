@@ -41,16 +41,38 @@ func (p Policy) String() string {
 // written (0 for reads). It is called in VM-exit context.
 type LogFunc func(port uint16, write bool, size int, value uint32)
 
-// Table sizes of the Bus (fixed: no allocation, no map).
+// Table sizes of the Bus (fixed: no allocation, no map). MaxDevices must be
+// a power of two no larger than 255 (Bus.route holds 1 + a device index in a
+// byte).
 const (
 	MaxDevices  = 32
 	MaxPolicies = 16
 )
 
+var _ = [1]struct{}{}[MaxDevices&(MaxDevices-1)] // MaxDevices is a power of two
+var _ = [1]struct{}{}[MaxDevices/256]            // and fits Bus.route
+
 type claim struct {
+	dev    Device
+	mask   uint32 // of a byte access's value: 0xFF, or all ones if wide
 	lo, hi uint16 // inclusive
 	wide   bool   // device takes 2- and 4-byte accesses whole
-	dev    Device
+	absent bool   // dev is Absent: byte accesses need no call
+}
+
+// in and out perform a byte access to the claim's device (the Bus's fast
+// path). An 8-bit device sees the low byte; a wide one the value as given.
+func (c *claim) in(port uint16) uint32 {
+	if c.absent {
+		return 0xFF // what Absent.In returns
+	}
+	return c.dev.In(port, 1) & c.mask
+}
+
+func (c *claim) out(port uint16, v uint32) {
+	if !c.absent {
+		c.dev.Out(port, 1, v&c.mask)
+	}
 }
 
 type policyRange struct {
@@ -58,8 +80,9 @@ type policyRange struct {
 	p      Policy
 }
 
-// Bus dispatches guest port I/O to devices through a small fixed table
-// searched linearly. An access wider than a byte to an 8-bit device is split,
+// Bus dispatches guest port I/O to devices: a 64K-entry table maps each port
+// straight to the device claiming it, so a byte access to a claimed port is
+// one table load and one call. An access wider than a byte to an 8-bit device is split,
 // as the ISA bus does, into byte accesses to consecutive ports, each
 // dispatched on its own and reassembled little-endian. Unclaimed ports follow
 // the Policy of the last SetPolicy range covering them, else the default
@@ -75,6 +98,10 @@ type Bus struct {
 	policies [MaxPolicies]policyRange
 	npol     int
 	logged   [65536 / 64]uint64 // ports already reported
+
+	// route maps a port to 1 + the index in devs of the claim covering
+	// it, or 0 if no device claims it (so the zero Bus routes nothing).
+	route [65536]uint8
 }
 
 // Register claims ports lo..hi (inclusive) for an 8-bit device. It panics if
@@ -98,8 +125,20 @@ func (b *Bus) register(lo, hi uint16, d Device, wide bool) {
 			panic("dev: port range already claimed")
 		}
 	}
-	b.devs[b.ndevs] = claim{lo: lo, hi: hi, wide: wide, dev: d}
+	mask := uint32(0xFF)
+	if wide {
+		mask = 0xFFFFFFFF
+	}
+	absent := false
+	switch d.(type) {
+	case Absent, *Absent:
+		absent = true
+	}
+	b.devs[b.ndevs] = claim{lo: lo, hi: hi, wide: wide, mask: mask, absent: absent, dev: d}
 	b.ndevs++
+	for p := int(lo); p <= int(hi); p++ {
+		b.route[p] = uint8(b.ndevs)
+	}
 }
 
 // SetDefault sets the policy for unclaimed ports outside every SetPolicy
@@ -135,10 +174,18 @@ func (b *Bus) Device(port uint16) Device {
 }
 
 func (b *Bus) find(port uint16) *claim {
-	for i := 0; i < b.ndevs; i++ {
-		if c := &b.devs[i]; c.lo <= port && port <= c.hi {
-			return c
-		}
+	if i := b.route[port]; i != 0 {
+		return &b.devs[(i-1)%MaxDevices]
+	}
+	return nil
+}
+
+// byteClaim returns the claim that takes an access of size bytes to port in
+// one piece if it is a byte access to a claimed port, else nil: the fast
+// path, a table load. Every other access goes through inSlow or outSlow.
+func (b *Bus) byteClaim(port uint16, size int) *claim {
+	if i := b.route[port]; i != 0 && size == 1 {
+		return &b.devs[(i-1)%MaxDevices] // MaxDevices is a power of two: no bounds check
 	}
 	return nil
 }
@@ -160,6 +207,13 @@ func validSize(size int) bool { return size == 1 || size == 2 || size == 4 }
 // In performs a guest IN of size bytes (1, 2 or 4) from port. If fault is
 // true nothing was done and the caller injects #GP(0).
 func (b *Bus) In(port uint16, size int) (v uint32, fault bool) {
+	if c := b.byteClaim(port, size); c != nil {
+		return c.in(port), false
+	}
+	return b.inSlow(port, size)
+}
+
+func (b *Bus) inSlow(port uint16, size int) (v uint32, fault bool) {
 	if !validSize(size) {
 		return 0, true
 	}
@@ -185,6 +239,14 @@ func (b *Bus) In(port uint16, size int) (v uint32, fault bool) {
 // Out performs a guest OUT of the low size bytes of v to port. If fault is
 // true nothing was done and the caller injects #GP(0).
 func (b *Bus) Out(port uint16, size int, v uint32) (fault bool) {
+	if c := b.byteClaim(port, size); c != nil {
+		c.out(port, v)
+		return false
+	}
+	return b.outSlow(port, size, v)
+}
+
+func (b *Bus) outSlow(port uint16, size int, v uint32) (fault bool) {
 	if !validSize(size) {
 		return true
 	}

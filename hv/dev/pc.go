@@ -55,15 +55,25 @@ func (pc *PC) Init(sink func(b byte), log LogFunc) {
 }
 
 // In performs a guest IN (see Bus.In) and updates the interrupt lines.
+// It is Bus.In with the Bus's fast path inlined: these run on every port
+// I/O exit.
 func (pc *PC) In(port uint16, size int) (v uint32, fault bool) {
-	v, fault = pc.Bus.In(port, size)
+	if c := pc.Bus.byteClaim(port, size); c != nil {
+		v = c.in(port)
+	} else {
+		v, fault = pc.Bus.inSlow(port, size)
+	}
 	pc.syncIRQs()
 	return v, fault
 }
 
 // Out performs a guest OUT (see Bus.Out) and updates the interrupt lines.
 func (pc *PC) Out(port uint16, size int, v uint32) (fault bool) {
-	fault = pc.Bus.Out(port, size, v)
+	if c := pc.Bus.byteClaim(port, size); c != nil {
+		c.out(port, v)
+	} else {
+		fault = pc.Bus.outSlow(port, size, v)
+	}
 	pc.syncIRQs()
 	return fault
 }
@@ -85,13 +95,20 @@ func (pc *PC) Advance(now uint64) {
 	pc.RTC.SetElapsed(pc.PIT.Now() / PITHz)
 }
 
+// syncIRQs is cheap enough to run after every access: UART.IRQ is a load,
+// and the PIC is only touched when the line changed.
 func (pc *PC) syncIRQs() {
-	if l := pc.UART.IRQ(); l != pc.uartIRQ {
-		pc.uartIRQ = l
-		if l {
-			pc.PIC.RaiseIRQ(IRQCOM1)
-		} else {
-			pc.PIC.LowerIRQ(IRQCOM1)
-		}
+	if pc.UART.IRQ() != pc.uartIRQ {
+		pc.syncUART()
+	}
+}
+
+func (pc *PC) syncUART() {
+	l := pc.UART.IRQ()
+	pc.uartIRQ = l
+	if l {
+		pc.PIC.RaiseIRQ(IRQCOM1)
+	} else {
+		pc.PIC.LowerIRQ(IRQCOM1)
 	}
 }

@@ -96,6 +96,7 @@ type uartState struct {
 	lsrErr                  uint8 // OE/PE/FE/BI, cleared by reading LSR
 	msr                     uint8 // modem inputs (7:4) and deltas (3:0)
 	thrPending              bool  // THRE interrupt source latched
+	irq                     bool  // IRQ4 line: irqLine() after the last change
 }
 
 // NewUART returns a UART in its reset state whose transmitted bytes go to
@@ -114,6 +115,7 @@ func (u *UART) SetSink(sink func(b byte)) { u.sink = sink }
 // latch at 12 (9600 baud) as a BIOS would.
 func (u *UART) Reset() {
 	u.uartState = uartState{dll: 12, msr: msrCTS | msrDSR | msrDCD}
+	u.irq = u.irqLine()
 }
 
 func (u *UART) fifo() bool { return u.fcr&fcrEnable != 0 }
@@ -143,6 +145,7 @@ func (u *UART) Receive(b byte) bool {
 		return false
 	}
 	u.push(b)
+	u.irq = u.irqLine()
 	return true
 }
 
@@ -189,8 +192,12 @@ func (u *UART) iir() uint8 {
 
 // IRQ reports the level of the IRQ4 line: an interrupt is pending, OUT2 is
 // set, and the UART is not in loopback. The caller compares it after each
-// access and Receive and raises or lowers PIC IRQ4 on a change.
-func (u *UART) IRQ() bool {
+// access and Receive and raises or lowers PIC IRQ4 on a change. The level is
+// worked out when the state changes (In, Out, Receive, Reset), so IRQ costs
+// a load: PC checks it after every port access, not only the UART's.
+func (u *UART) IRQ() bool { return u.irq }
+
+func (u *UART) irqLine() bool {
 	return u.iir()&iirNoInt == 0 && u.mcr&(mcrOUT2|mcrLOOP) == mcrOUT2
 }
 
@@ -244,6 +251,12 @@ func (u *UART) modemInputs() uint8 {
 
 // In implements Device for ports 0x3F8-0x3FF.
 func (u *UART) In(port uint16, size int) uint32 {
+	v := u.in(port)
+	u.irq = u.irqLine()
+	return v
+}
+
+func (u *UART) in(port uint16) uint32 {
 	switch port & 7 {
 	case uartRBR:
 		if u.lcr&lcrDLAB != 0 {
@@ -284,7 +297,11 @@ func (u *UART) In(port uint16, size int) uint32 {
 
 // Out implements Device for ports 0x3F8-0x3FF.
 func (u *UART) Out(port uint16, size int, v uint32) {
-	b := uint8(v)
+	u.out(port, uint8(v))
+	u.irq = u.irqLine()
+}
+
+func (u *UART) out(port uint16, b uint8) {
 	switch port & 7 {
 	case uartRBR:
 		if u.lcr&lcrDLAB != 0 {

@@ -156,6 +156,9 @@ func (r *Record) Encode(b []byte) {
 // first bad field (errors.Is(err, ErrMalformed) holds). Decode does not
 // allocate when the record is valid.
 func Decode(b []byte, r *Record) error {
+	if Check(b, r) {
+		return nil
+	}
 	if len(b) < RecordSize {
 		return malformed("length", 0, uint64(len(b)), RecordSize,
 			"short record: %d bytes, want %d", len(b), RecordSize)
@@ -165,7 +168,35 @@ func Decode(b []byte, r *Record) error {
 	if computed := checksum(b); stored != computed {
 		return crcError(b, stored, computed)
 	}
-	d := Record{
+	d := unpack(b)
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	res := le.Uint64(b[offReserved:])
+	return malformed("Reserved", d.Kind, res, 0, "%v: reserved field 0x%x, must be 0", d.Kind, res)
+}
+
+// Check is Decode without the explanation: it reports whether b[:RecordSize]
+// is a valid record and, if so, reads it into r. It never allocates, so the
+// replaying vCPU can call it in VM-exit context; Decode says what is wrong.
+func Check(b []byte, r *Record) bool {
+	if len(b) < RecordSize {
+		return false
+	}
+	b = b[:RecordSize]
+	if le.Uint32(b[offCRC:]) != checksum(b) || le.Uint64(b[offReserved:]) != 0 {
+		return false
+	}
+	d := unpack(b)
+	if d.broken() != ruleNone {
+		return false
+	}
+	*r = d
+	return true
+}
+
+func unpack(b []byte) Record {
+	return Record{
 		Kind:     Kind(b[offKind]),
 		Size:     b[offSize],
 		Port:     le.Uint16(b[offPort:]),
@@ -176,15 +207,6 @@ func Decode(b []byte, r *Record) error {
 		Value2:   le.Uint64(b[offValue2:]),
 		Value3:   le.Uint64(b[offValue3:]),
 	}
-	if err := d.Validate(); err != nil {
-		return err
-	}
-	if res := le.Uint64(b[offReserved:]); res != 0 {
-		return malformed("Reserved", d.Kind, res, 0,
-			"%v: reserved field 0x%x, must be 0", d.Kind, res)
-	}
-	*r = d
-	return nil
 }
 
 // crcError describes a CRC mismatch; an all-zero record (an unwritten ring
@@ -212,53 +234,76 @@ func crcError(b []byte, stored, computed uint32) error {
 // error is a [*DecodeError]. Validate does not allocate when r is valid.
 func (r *Record) Validate() error {
 	k := r.Kind
-	if !k.Valid() {
+	switch r.broken() {
+	case ruleKind:
 		if k == 0 {
 			return malformed("Kind", k, 0, 0, "kind 0 (invalid: a zeroed record)")
 		}
 		return malformed("Kind", k, uint64(k), 0, "unknown kind %d", uint8(k))
-	}
-	if k == KindPortIn {
-		if r.Size != 1 && r.Size != 2 && r.Size != 4 {
+	case ruleSize:
+		if k == KindPortIn {
 			return malformed("Size", k, uint64(r.Size), 0,
 				"%v: access size %d, must be 1, 2 or 4", k, r.Size)
 		}
-	} else {
-		if r.Size != 0 {
-			return malformed("Size", k, uint64(r.Size), 0,
-				"%v: Size %d, must be 0 unless PORTIN", k, r.Size)
-		}
-		if r.Port != 0 {
-			return malformed("Port", k, uint64(r.Port), 0,
-				"%v: Port 0x%x, must be 0 unless PORTIN", k, r.Port)
-		}
-	}
-	switch k {
-	case KindPortIn:
-		if max := uint64(1)<<(8*r.Size) - 1; r.Value > max {
+		return malformed("Size", k, uint64(r.Size), 0,
+			"%v: Size %d, must be 0 unless PORTIN", k, r.Size)
+	case rulePort:
+		return malformed("Port", k, uint64(r.Port), 0,
+			"%v: Port 0x%x, must be 0 unless PORTIN", k, r.Port)
+	case ruleValue:
+		switch k {
+		case KindPortIn:
+			max := uint64(1)<<(8*r.Size) - 1
 			return malformed("Value", k, r.Value, max,
 				"%v: value 0x%x does not fit a %d-byte access (max 0x%x)", k, r.Value, r.Size, max)
-		}
-	case KindIRQ:
-		if r.Value > 15 {
+		case KindIRQ:
 			return malformed("Value", k, r.Value, 15, "%v: line %d, must be <= 15", k, r.Value)
 		}
-	case KindSerialIn:
-		if r.Value > 255 {
-			return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
-		}
-	}
-	if k != KindDigest {
-		if r.Value2 != 0 {
-			return malformed("Value2", k, r.Value2, 0,
-				"%v: Value2 0x%x, must be 0 unless DIGEST", k, r.Value2)
-		}
-		if r.Value3 != 0 {
-			return malformed("Value3", k, r.Value3, 0,
-				"%v: Value3 0x%x, must be 0 unless DIGEST", k, r.Value3)
-		}
+		return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
+	case ruleValue2:
+		return malformed("Value2", k, r.Value2, 0,
+			"%v: Value2 0x%x, must be 0 unless DIGEST", k, r.Value2)
+	case ruleValue3:
+		return malformed("Value3", k, r.Value3, 0,
+			"%v: Value3 0x%x, must be 0 unless DIGEST", k, r.Value3)
 	}
 	return nil
+}
+
+// rule names the first field rule a record breaks (ruleNone: none). The
+// rules are stated once, here; Validate turns a broken one into an error.
+type rule uint8
+
+const (
+	ruleNone rule = iota
+	ruleKind
+	ruleSize
+	rulePort
+	ruleValue
+	ruleValue2
+	ruleValue3
+)
+
+func (r *Record) broken() rule {
+	k := r.Kind
+	switch {
+	case !k.Valid():
+		return ruleKind
+	case k == KindPortIn && r.Size != 1 && r.Size != 2 && r.Size != 4,
+		k != KindPortIn && r.Size != 0:
+		return ruleSize
+	case k != KindPortIn && r.Port != 0:
+		return rulePort
+	case k == KindPortIn && r.Value > uint64(1)<<(8*r.Size)-1,
+		k == KindIRQ && r.Value > 15,
+		k == KindSerialIn && r.Value > 255:
+		return ruleValue
+	case k != KindDigest && r.Value2 != 0:
+		return ruleValue2
+	case k != KindDigest && r.Value3 != 0:
+		return ruleValue3
+	}
+	return ruleNone
 }
 
 // ErrMalformed is matched (errors.Is) by every [*DecodeError]: a record or

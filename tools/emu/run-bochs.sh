@@ -2,11 +2,13 @@
 # Boot the hindsight image in Bochs 2.7 (VT-x with EPT, 2 CPUs,
 # deterministic clock) from a GRUB ISO carrying the command line, with a
 # hard timeout; judge the run by markers in the serial log.
-#   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-log FILE] [-show] [-input FILE]
+#   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-log FILE] [-show]
+#                [-input FILE [-after MARKER]]
 # -expect may be repeated; every marker must appear. -show prints the serial
-# log as it grows (for make run). -input feeds FILE to the guest's COM1.
+# log as it grows (for make run). -input types FILE into COM1 (what a user
+# at the console types), once MARKER has appeared in the output.
 set -u
-img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" megs=512
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512
 expects=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -18,6 +20,7 @@ while [ $# -gt 0 ]; do
 	-log) log=$2; shift ;;
 	-megs) megs=$2; shift ;;
 	-input) input=$2; shift ;;
+	-after) after=$2; shift ;;
 	-show) show=1 ;;
 	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -43,7 +46,13 @@ if ! grub-mkrescue -o "$work/boot.iso" "$work/iso" >"$work/grub.log" 2>&1; then
 fi
 : >"$log"
 com1="com1: enabled=1, mode=file, dev=$log"
-[ -z "$input" ] || com1="com1: enabled=1, mode=pipe, dev=$input"
+if [ -n "$input" ]; then
+	# COM1 is a TCP connection to serialfeed, which logs and types.
+	go build -o "$work/serialfeed" ./tools/serialfeed || exit 1
+	"$work/serialfeed" -log "$log" -input "$input" -after "$after" -portfile "$work/port" -timeout "${timeout}s" &
+	for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+	com1="com1: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/port")"
+fi
 cat >"$work/bochsrc" <<RC
 megs: $megs
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
@@ -66,6 +75,7 @@ fi
 start=$(date +%s.%N)
 timeout --foreground -k 5 "$timeout" bochs -q -f "$work/bochsrc" -rc "$work/rc" </dev/null >"$work/stdout" 2>&1
 status=$?
+[ -z "$input" ] || wait
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 [ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'
 echo

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"hindsight/boot"
+	"hindsight/guest/testguest"
+	"hindsight/hv"
+)
+
+// Options of the primary/backup pair (README: "Command-line options").
+type pairOptions struct {
+	lag        time.Duration // the backup stays this far behind...
+	lagRecords uint64        // ...or this many records
+	ring       int           // log capacity in records
+	verify     uint64        // digest every so many landmarks
+	status     time.Duration // status line period
+	iterations uint64        // the test guest's work
+	corrupt    uint64        // test hook: alter the n-th logged value
+}
+
+func parsePairOptions(opts map[string]string) (pairOptions, error) {
+	p := pairOptions{lag: 200 * time.Millisecond, ring: 1 << 16, verify: 20000, status: time.Second}
+	var err error
+	if s, ok := opts["lag"]; ok {
+		if d, e := time.ParseDuration(s); e == nil {
+			p.lag = d
+		} else if n, e := strconv.ParseUint(s, 10, 64); e == nil {
+			p.lag, p.lagRecords = 0, n
+		} else {
+			return p, fmt.Errorf("lag=%s: want a duration (2s, 500ms) or a record count", s)
+		}
+	}
+	num := func(key string, dst *uint64) {
+		if s, ok := opts[key]; ok && err == nil {
+			if *dst, err = strconv.ParseUint(s, 0, 64); err != nil {
+				err = fmt.Errorf("%s=%s: want a number", key, s)
+			}
+		}
+	}
+	var ring uint64 = uint64(p.ring)
+	num("ring", &ring)
+	num("verify", &p.verify)
+	num("iterations", &p.iterations)
+	num("corrupt", &p.corrupt)
+	p.ring = int(ring)
+	if s, ok := opts["status"]; ok && err == nil {
+		if p.status, err = time.ParseDuration(s); err != nil {
+			err = fmt.Errorf("status=%s: want a duration", s)
+		}
+	}
+	return p, err
+}
+
+// runPair runs the test guest as a primary on CPU0 and a lagging backup on
+// CPU1 that replays the primary's log.
+func runPair(m *hv.Machine, opts map[string]string) int {
+	p, err := parsePairOptions(opts)
+	if err != nil {
+		fmt.Printf("hv: %v\n", err)
+		return 1
+	}
+	log, err := hv.NewLog(p.ring)
+	if err != nil {
+		fmt.Printf("hv: %v\n", err)
+		return 1
+	}
+	log.LagNs, log.LagRecords = p.lag.Nanoseconds(), p.lagRecords
+	ramP, ramB := boot.GuestRAM()
+	primary, err := m.NewVM(hv.Config{Name: "primary", CPU: 0, RAM: ramP, Image: testguest.Image,
+		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Input: true,
+		VerifyEvery: p.verify, CorruptRecord: p.corrupt})
+	if err != nil {
+		fmt.Printf("hv: %v\n", err)
+		return 1
+	}
+	backup, err := m.NewVM(hv.Config{Name: "backup", CPU: 1, RAM: ramB, Image: testguest.Image,
+		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true})
+	if err != nil {
+		fmt.Printf("hv: %v\n", err)
+		return 1
+	}
+	lagDesc := p.lag.String()
+	if p.lagRecords != 0 {
+		lagDesc = fmt.Sprintf("%d records", p.lagRecords)
+	}
+	fmt.Printf("hv: primary on CPU0 (RAM at %#x), backup on CPU1 (RAM at %#x = A+%#x), lag %s, log of %d records, digests every %d landmarks\n",
+		ramP.Base, ramB.Base, ramB.Base-ramP.Base, lagDesc, p.ring, p.verify)
+
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for _, vm := range []*hv.VM{primary, backup} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm.Run()
+		}()
+	}
+	maxLag := make(chan time.Duration)
+	go monitor(primary, backup, log, p.status, done, maxLag)
+	wg.Wait()
+	close(done)
+	worst := <-maxLag
+
+	ph, pn := primary.OutputHash()
+	bh, bn := backup.OutputHash()
+	st := log.Stats()
+	fmt.Printf("hv: primary: %d landmarks, %d records logged, %d stalls on a full log, %d timer/serial inputs, %d interrupts injected\n",
+		primary.Seq(), st.Written, primary.Stalls, primary.IRQs+primary.SerialIn, primary.Injected)
+	fmt.Printf("hv: backup: %d landmarks, %d records replayed, %d digests matched\n", backup.Seq(), backup.Replayed, backup.Verified)
+	if ph == bh && pn == bn {
+		fmt.Printf("hv: outputs match: %d bytes, hash %#x\n", pn, ph)
+	} else {
+		fmt.Printf("hv: outputs differ: primary %d bytes hash %#x, backup %d bytes hash %#x\n", pn, ph, bn, bh)
+	}
+	bound := p.lag + p.lag/2 + 500*time.Millisecond
+	verdict := "within bound"
+	if p.lagRecords == 0 && worst > bound {
+		verdict = "OVER bound"
+	}
+	fmt.Printf("hv: lag: target %s, largest seen %v (bound %v): %s\n", lagDesc, worst.Round(time.Millisecond), bound, verdict)
+	return 0
+}
+
+// monitor prints a status line every period: both sides' landmarks, the lag
+// in records and time, how full the log is, and the log rate.
+func monitor(primary, backup *hv.VM, log *hv.Log, period time.Duration, done <-chan struct{}, maxLag chan<- time.Duration) {
+	var worst time.Duration
+	var lastWritten uint64
+	last := time.Now()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			maxLag <- worst
+			return
+		case now := <-tick.C:
+			st := log.Stats()
+			age := log.Age()
+			if age > worst && backup.State() <= hv.Halted {
+				worst = age
+			}
+			rate := float64(st.Written-lastWritten) / now.Sub(last).Seconds()
+			lastWritten, last = st.Written, now
+			fmt.Printf("hv: status: primary #%d %s, backup #%d %s, lag %d records %v, log %d%% full, %.0f records/s, %d stalls\n",
+				primary.Seq(), strings.ToLower(primary.State().String()), backup.Seq(), backup.State(),
+				st.InFlight, age.Round(time.Millisecond), st.InFlight*100/st.Capacity, rate, primary.Stalls)
+		}
+	}
+}
