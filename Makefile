@@ -10,7 +10,7 @@ TIMEOUT ?= 120
 export CGO_ENABLED := 0
 GOENV := GOOS=linux GOARCH=amd64
 
-.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu bench-ring bench-boot bench-exit clean
+.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs bench-ring bench-boot bench-exit clean
 
 all: image
 
@@ -34,7 +34,7 @@ $(ISO): $(IMG) tools/grub.cfg
 iso: $(ISO)
 
 # Main job: boot the image in Bochs with two CPUs (VT-x available).
-CMDLINE ?= guestmem=32M
+CMDLINE ?= guestmem=32M iterations=4000000 lag=500ms status=500ms
 run: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
 
@@ -44,7 +44,7 @@ test: test-host test-machine
 test-host:
 	$(GO) test ./...
 
-test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu
+test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs
 
 selftest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp $(SMP) -timeout $(TIMEOUT) -cmdline "selftest" -expect "selftest: ALL PASS"
@@ -94,6 +94,25 @@ vmtest-bochs: $(IMG)
 vmtest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "guestmem=32M" -status 1 \
 		-expect "hv: this CPU has no VT-x" -expect "boot: exit status 0"
+
+# Record and replay in Bochs. replay-bochs: the primary and a lagging backup
+# run the test guest's replay mode for more than 100,000 landmarks and 1,000
+# timer interrupts with text typed into COM1; every digest must match, the
+# outputs must be identical and the lag within its bound. Then a wrong value
+# in the log must be caught as a divergence at the first digest after it,
+# and a log far too small for the lag must stall the primary without losing
+# a record.
+REPLAY := guestmem=32M iterations=9000000 lag=500ms verify=20000
+replay-bochs: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 900 -cmdline "$(REPLAY)" -log build/replay.log \
+		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: lag:"
+	tools/emu/check-replay.sh build/replay.log 100000 1000 $$(wc -c < tools/emu/serial-input.txt)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=1000 corrupt=300" \
+		-log build/replay-corrupt.log -expect "hv: lag:"
+	tools/emu/check-divergence.sh build/replay-corrupt.log
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=5000 ring=16 lag=1000" \
+		-log build/replay-stall.log -expect "hv: lag:"
+	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
 
 # Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
 bench-exit: $(IMG)

@@ -109,13 +109,17 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	ph, pn := primary.OutputHash()
 	bh, bn := backup.OutputHash()
 	st := log.Stats()
-	fmt.Printf("hv: primary: %d landmarks, %d records logged, %d stalls on a full log, %d timer/serial inputs, %d interrupts injected\n",
-		primary.Seq(), st.Written, primary.Stalls, primary.IRQs+primary.SerialIn, primary.Injected)
+	fmt.Printf("hv: primary: %d landmarks, %d records logged, %d stalls on a full log, %d timer interrupts, %d serial bytes in, %d interrupts injected, %d digests logged\n",
+		primary.Seq(), st.Written, primary.Stalls, primary.IRQs, primary.SerialIn, primary.Injected, primary.Verified)
 	fmt.Printf("hv: backup: %d landmarks, %d records replayed, %d digests matched\n", backup.Seq(), backup.Replayed, backup.Verified)
 	if ph == bh && pn == bn {
 		fmt.Printf("hv: outputs match: %d bytes, hash %#x\n", pn, ph)
 	} else {
 		fmt.Printf("hv: outputs differ: primary %d bytes hash %#x, backup %d bytes hash %#x\n", pn, ph, bn, bh)
+	}
+	if primary.CorruptedAt != 0 {
+		fmt.Printf("hv: test hook: the primary logged a wrong %v value at landmark #%d (record %d); digests every %d landmarks\n",
+			primary.CorruptedKind, primary.CorruptedAt, p.corrupt, p.verify)
 	}
 	bound := p.lag + p.lag/2 + 500*time.Millisecond
 	verdict := "within bound"

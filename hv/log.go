@@ -87,12 +87,15 @@ func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 u
 	*r = replay.Record{Kind: k, Port: port, Size: size, Seq: v.seq, RIP: v.lmRIP, Value: val, Value2: val2, Value3: val3}
 	if v.nlogged == v.cfg.CorruptRecord {
 		r.Value ^= 1 // test hook: this logged value is wrong
+		v.CorruptedAt, v.CorruptedKind = v.seq, k
 	}
 	r.Encode(v.recBuf[:])
 	ring := v.cfg.Log.ring
-	for !ring.TryWriteStamp(v.recBuf[:], v.nowNs()) {
+	if !ring.TryWriteStamp(v.recBuf[:], v.nowNs()) {
 		v.Stalls++
-		pauseSpin()
+		for !ring.TryWriteStamp(v.recBuf[:], v.nowNs()) {
+			pauseSpin()
+		}
 	}
 	v.lastLogged = v.seq
 }
@@ -116,7 +119,10 @@ func (v *VM) head() (*replay.Record, bool) {
 		if b, err := l.ring.Peek(1); err == nil && len(b) > 0 {
 			stamp, _ := l.ring.OldestStamp()
 			young := l.LagNs - int64(v.primaryNow()-stamp)
-			if (young <= 0 && l.ring.InFlight() > l.LagRecords) || v.primaryDone() {
+			// A full log releases the backup whatever the lag: the primary is
+			// stalled on it (a lag larger than the log cannot be kept).
+			full := l.ring.InFlight() >= uint64(l.ring.Capacity())
+			if (young <= 0 && l.ring.InFlight() > l.LagRecords) || full || v.primaryDone() {
 				if !replay.Check(b, &v.rec) {
 					copy(v.badRecord[:], b) // report() decodes it again for the message
 					v.end(causeMalformed, 0, 0)

@@ -104,8 +104,11 @@ type VM struct {
 
 	IRQs, SerialIn, Injected uint64 // inputs applied, interrupts injected
 	Waits                    uint64 // polls while halted (primary) or waiting for the log (backup)
-	Stalls                   uint64 // Primary: times the log was full
+	Stalls                   uint64 // Primary: records that found the log full and waited
 	Replayed, Verified       uint64 // Backup: records consumed; both: digests logged/matched
+
+	CorruptedAt   uint64      // Primary, test hook: landmark of the record logged wrong
+	CorruptedKind replay.Kind // and its kind
 }
 
 // Seq returns the VM's landmark (synchronous exits so far).
