@@ -10,7 +10,7 @@ TIMEOUT ?= 120
 export CGO_ENABLED := 0
 GOENV := GOOS=linux GOARCH=amd64
 
-.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs bench-ring bench-boot bench-exit clean
+.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs bench-ring bench-boot bench-exit bench-replay clean
 
 all: image
 
@@ -113,6 +113,11 @@ replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=5000 ring=16 lag=1000" \
 		-log build/replay-stall.log -expect "hv: lag:"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
+
+# Recording and replay overhead, log rate and exit density (Bochs counts
+# instructions; repeatable with rdrand=off).
+bench-replay: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "guestmem=32M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
 
 # Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
 bench-exit: $(IMG)

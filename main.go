@@ -68,8 +68,11 @@ func run(opts map[string]string) int {
 		fmt.Println("hv: one CPU: hindsight needs two (primary and backup)")
 		return 1
 	}
-	if t := opts["vmtest"]; t == "" || t == "replay" {
+	switch opts["vmtest"] {
+	case "", "replay":
 		return runPair(m, opts)
+	case "replaybench":
+		return runReplayBench(m, opts)
 	}
 	cfgs := []hv.Config{
 		{Name: "vm0", CPU: 0, RAM: primary, Image: testguest.Image, RDI: testguest.ModeBringUp},
@@ -84,7 +87,7 @@ func run(opts map[string]string) int {
 	case "exitbench": // exit round-trip cost, on CPU0 alone
 		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: primary, Image: hv.ExitBenchImage(), TimeExits: true}}
 	default:
-		fmt.Printf("hv: unknown vmtest=%s (replay, bringup, triplefault, badguest, exitbench)\n", opts["vmtest"])
+		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, bringup, triplefault, badguest, exitbench)\n", opts["vmtest"])
 		return 1
 	}
 	var vms []*hv.VM

@@ -165,9 +165,11 @@ func (v *VM) hlt() {
 	if v.cfg.Role == Backup {
 		return
 	}
+	t := boot.TSC()
 	for {
 		v.pollEvents()
 		if _, ok := v.pc.PIC.PendingVector(); ok {
+			v.Cost.Waiting += boot.TSC() - t
 			return
 		}
 		v.Waits++

@@ -114,6 +114,13 @@ func (v *VM) head() (*replay.Record, bool) {
 	if v.haveHead {
 		return &v.rec, true
 	}
+	t := boot.TSC()
+	r, ok := v.awaitHead()
+	v.Cost.Waiting += boot.TSC() - t
+	return r, ok
+}
+
+func (v *VM) awaitHead() (*replay.Record, bool) {
 	l := v.cfg.Log
 	for {
 		if b, err := l.ring.Peek(1); err == nil && len(b) > 0 {

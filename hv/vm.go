@@ -107,9 +107,24 @@ type VM struct {
 	Stalls                   uint64 // Primary: records that found the log full and waited
 	Replayed, Verified       uint64 // Backup: records consumed; both: digests logged/matched
 
+	Cost Cost // where the vCPU's time went, in TSC ticks
+
 	CorruptedAt   uint64      // Primary, test hook: landmark of the record logged wrong
 	CorruptedKind replay.Kind // and its kind
 }
+
+// Cost splits a vCPU's run in TSC ticks (in Bochs: instructions). Total
+// is from the first entry to the end; Hypervisor is spent between VM exit
+// and the next entry, Waiting the part of that spent waiting for the
+// outside world (the primary's HLT) or for the log (the backup's lag).
+// Guest time is Total - Hypervisor, less the VM transitions themselves.
+type Cost struct {
+	Total, Hypervisor, Waiting uint64
+}
+
+// Active is the time the vCPU worked: the guest and the hypervisor, not
+// waiting.
+func (c Cost) Active() uint64 { return c.Total - c.Waiting }
 
 // Seq returns the VM's landmark (synchronous exits so far).
 func (v *VM) Seq() uint64 { return atomic.LoadUint64(&v.seq) }
@@ -220,15 +235,19 @@ func (v *VM) Run() {
 		return
 	}
 	v.state = Running
+	start := boot.TSC()
 	for v.state == Running {
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
 			v.end(causeEntryInsn, uint64(st), 0)
 			break
 		}
+		t := boot.TSC()
 		v.launched = true
 		v.Exits++
 		v.handleExit()
+		v.Cost.Hypervisor += boot.TSC() - t
 	}
+	v.Cost.Total = boot.TSC() - start
 	v.out.flush()
 	if v.cfg.Role == Primary {
 		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
