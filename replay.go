@@ -118,6 +118,7 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	} else {
 		fmt.Printf("hv: outputs differ: primary %d bytes hash %#x, backup %d bytes hash %#x\n", pn, ph, bn, bh)
 	}
+	fmt.Printf("hv: console input interrupts: CPU0 %d, CPU1 %d\n", boot.ConsoleIRQs(0), boot.ConsoleIRQs(1))
 	if primary.CorruptedAt != 0 {
 		fmt.Printf("hv: test hook: the primary logged a wrong %v value at landmark #%d (record %d); digests every %d landmarks\n",
 			primary.CorruptedKind, primary.CorruptedAt, p.corrupt, p.verify)

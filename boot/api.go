@@ -152,17 +152,31 @@ func WriteMSR(msr uint32, v uint64) { wrmsr(msr, v) }
 // CPUID executes CPUID on the caller's CPU.
 func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf, subleaf) }
 
+// ConsoleIRQs returns how many console-input interrupts CPU cpu has taken
+// (with the IOAPIC routing, only CPU0 takes any).
+func ConsoleIRQs(cpu int) uint64 { return atomic.LoadUint64(&cpus[cpu].consoleIRQs) }
+
 // Ticks returns how many scheduler ticks CPU cpu has taken.
 func Ticks(cpu int) uint64 { return atomic.LoadUint64(&cpus[cpu].ticks) }
 
 // ConsoleRead returns a byte typed on the host console (COM1), if one is
-// waiting. It polls the UART (no interrupt): call it from the loop that
-// feeds a guest's serial input.
+// waiting: from the buffer the CPU0 interrupt handler fills (COM1 routed
+// through the IOAPIC), else by polling the UART. One caller at a time: the
+// loop that feeds a guest's serial input.
 func ConsoleRead() (byte, bool) {
-	if inb(com1+uartLSR)&lsrDR == 0 {
+	if !consoleIn.routed {
+		if inb(com1+uartLSR)&lsrDR == 0 {
+			return 0, false
+		}
+		return inb(com1 + uartRBR), true
+	}
+	h := atomic.LoadUint32(&consoleIn.head)
+	if h == atomic.LoadUint32(&consoleIn.tail) {
 		return 0, false
 	}
-	return inb(com1 + uartRBR), true
+	b := consoleIn.buf[h%consoleInSize]
+	atomic.StoreUint32(&consoleIn.head, h+1)
+	return b, true
 }
 
 // Pause executes PAUSE (a spin-wait hint).

@@ -75,6 +75,7 @@ func kmain(magic, info uint64) {
 	w = rdtsc()
 	startAPs()
 	waitTSC += rdtsc() - w
+	routeConsoleIRQ()
 	initFDs()
 	vm.next = mmapBase
 

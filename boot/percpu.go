@@ -61,19 +61,20 @@ type cpu struct {
 	tlsEnd   uintptr // 56
 	fakeg    [16]uintptr
 
-	id        int
-	apicID    uint32
-	online    uint32
-	running   int32  // thread index, or -1 for the idle loop
-	slice     uint64 // tick count at which the running thread got the CPU
-	ticks     uint64
-	idle      frame
-	idleFX    fxArea
-	gdt       [7]uint64 // null, code64, data, (unused), TSS (2 slots), pad
-	tss       tss
-	kstackMem [kstackSize]byte
-	ist       [3][istSize]byte
-	idleStack [idleSize]byte
+	id          int
+	apicID      uint32
+	online      uint32
+	running     int32  // thread index, or -1 for the idle loop
+	slice       uint64 // tick count at which the running thread got the CPU
+	ticks       uint64
+	consoleIRQs uint64 // COM1 input interrupts taken
+	idle        frame
+	idleFX      fxArea
+	gdt         [7]uint64 // null, code64, data, (unused), TSS (2 slots), pad
+	tss         tss
+	kstackMem   [kstackSize]byte
+	ist         [3][istSize]byte
+	idleStack   [idleSize]byte
 }
 
 const (

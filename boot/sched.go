@@ -86,6 +86,7 @@ var lapic = apic.LAPIC{Base: apic.DefaultBase}
 const (
 	vecTimer    = 0x20
 	vecWakeup   = 0x21
+	vecConsole  = 0x22 // COM1 input, routed to CPU0 only
 	vecSpurious = 0xFF
 )
 

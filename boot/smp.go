@@ -44,6 +44,16 @@ var apTrampoline = [...]byte{
 	0x66, 0xEA, 0, 0, 0, 0, selCode, 0x00, // 3A jmp far 0x08:apEntry64 (patched)
 }
 
+// ioapicInfo is what the MADT says about the first IOAPIC and the serial
+// line's routing (ACPI 6.4 §5.2.12.5, §5.2.12.6).
+var ioapicInfo struct {
+	base       uintptr
+	gsiBase    uint32
+	com1GSI    uint32
+	com1Flags  uint16 // MPS INTI flags: polarity bits 1:0, trigger bits 3:2
+	overridden bool
+}
+
 // ebdaBase is the Extended BIOS Data Area's address, read from the BIOS
 // data area (word at 0x40E) while page 0 is still mapped.
 var ebdaBase uintptr
@@ -202,10 +212,17 @@ func parseMADT(rsdp uintptr) bool {
 			if l < 2 {
 				break
 			}
-			const madtLocalAPIC, enabled = 0, 1
-			if typ == madtLocalAPIC && load32(p+4)&enabled != 0 && ncpuFound < maxCPUs {
+			const madtLocalAPIC, madtIOAPIC, madtOverride, enabled = 0, 1, 2, 1
+			switch {
+			case typ == madtLocalAPIC && load32(p+4)&enabled != 0 && ncpuFound < maxCPUs:
 				cpuAPICIDs[ncpuFound] = uint32(*(*byte)(unsafe.Pointer(p + 3)))
 				ncpuFound++
+			case typ == madtIOAPIC && ioapicInfo.base == 0:
+				ioapicInfo.base, ioapicInfo.gsiBase = uintptr(load32(p+4)), load32(p+8)
+			case typ == madtOverride && *(*byte)(unsafe.Pointer(p + 3)) == irqCOM1:
+				ioapicInfo.com1GSI = load32(p + 4)
+				ioapicInfo.com1Flags = *(*uint16)(unsafe.Pointer(p + 8))
+				ioapicInfo.overridden = true
 			}
 			p += l
 		}

@@ -23,6 +23,10 @@ func trap() {
 		preempt = c.ticks > c.slice
 	case v == vecWakeup:
 		lapic.EOI()
+	case v == vecConsole:
+		c.consoleIRQs++
+		consoleInterrupt()
+		lapic.EOI()
 	case v == vecSpurious || v >= 0x30 && v < 0x40:
 		// APIC spurious vector, or a spurious IRQ7/IRQ15 from the masked
 		// PIC: no EOI (SDM Vol. 3A §11.9).

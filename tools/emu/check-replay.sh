@@ -22,7 +22,11 @@ stalls=$(num "$p" "stalls")
 [ "$replayed" -ge $((written - 1)) ] || fail "$replayed of $written records replayed"
 grep -aq "^hv: outputs match" "$log" || fail "the backup's output differs: $(grep -a '^hv: outputs' "$log")"
 grep -aq "^hv: lag: .*within bound" "$log" || fail "$(grep -a '^hv: lag' "$log")"
+irq=$(grep -a "^hv: console input interrupts:" "$log") || fail "no console interrupt counts"
+cpu1=$(echo "$irq" | sed 's/.*CPU1 \([0-9]*\).*/\1/') cpu0=$(echo "$irq" | sed 's/.*CPU0 \([0-9]*\),.*/\1/')
+[ "$cpu1" -eq 0 ] || fail "the backup's CPU1 took $cpu1 console interrupts: outside events must reach the primary's core only"
+[ "$min_serial" -eq 0 ] || [ "$cpu0" -gt 0 ] || fail "serial input arrived without a console interrupt on CPU0"
 if [ -n "$want_stalls" ]; then
 	[ "$stalls" -gt 0 ] || fail "the log never filled up: no stall"
 fi
-echo "check-replay.sh: PASS: $lm landmarks on both sides, $timer timer interrupts, $serial serial bytes, $matched/$logged digests matched, $replayed/$written records replayed, $stalls stalls, outputs match"
+echo "check-replay.sh: PASS: $lm landmarks on both sides, $timer timer interrupts, $serial serial bytes ($cpu0 console interrupts on CPU0, none on CPU1), $matched/$logged digests matched, $replayed/$written records replayed, $stalls stalls, outputs match"
