@@ -231,3 +231,54 @@ func TestPCLinuxBoot(t *testing.T) {
 		t.Fatalf("unknown ports logged: %v", unknown)
 	}
 }
+
+// TestBusRouteMatchesClaims checks the port table against the claimed ranges
+// for every port, and that the fast path (byte accesses) gives what the
+// devices give: an 8-bit device sees the low byte, a wide one the whole
+// value, Absent reads all ones.
+func TestBusRouteMatchesClaims(t *testing.T) {
+	var b Bus
+	narrow, wide := &recorder{}, &recorder{}
+	b.Register(0x20, 0x21, narrow)
+	b.Register(0x80, 0x80, Absent{})
+	b.Register(0x87, 0x87, &Absent{})
+	b.RegisterWide(0xCF8, 0xCFF, wide)
+	b.RegisterWide(0xFFFE, 0xFFFF, Absent{})
+	for p := 0; p < 65536; p++ {
+		var want Device
+		switch {
+		case p == 0x20 || p == 0x21:
+			want = narrow
+		case p == 0x80:
+			want = Absent{}
+		case p == 0x87:
+			want = b.devs[2].dev
+		case p >= 0xCF8 && p <= 0xCFF:
+			want = wide
+		case p >= 0xFFFE:
+			want = Absent{}
+		}
+		if got := b.Device(uint16(p)); got != want {
+			t.Fatalf("Device(%#x) = %v, want %v", p, got, want)
+		}
+	}
+	if v, f := b.In(0x21, 1); v != 0x21 || f {
+		t.Fatalf("narrow In = %#x %v", v, f)
+	}
+	if v, f := b.In(0xCF9, 1); v != 0xABF9 || f {
+		t.Fatalf("wide In = %#x %v", v, f)
+	}
+	b.Out(0x20, 1, 0x1234)
+	b.Out(0xCFC, 1, 0x1234)
+	if fmt.Sprint(narrow.outs, wide.outs) != "[0x20/1=0x34] [0xcfc/1=0x1234]" {
+		t.Fatalf("byte writes: %v %v", narrow.outs, wide.outs)
+	}
+	for _, p := range []uint16{0x80, 0x87, 0xFFFE} {
+		if v, f := b.In(p, 1); v != 0xFF || f || b.Out(p, 1, 0) {
+			t.Fatalf("Absent %#x: In = %#x %v", p, v, f)
+		}
+	}
+	if v, _ := b.In(0xFFFE, 2); v != 0xFFFF {
+		t.Fatalf("wide Absent inw = %#x", v)
+	}
+}

@@ -37,6 +37,11 @@ func FuzzPCPortIO(f *testing.F) {
 					t.Fatalf("PendingVector %#x but Acknowledge %#x", want, got)
 				}
 			}
+			// The UART's cached IRQ level, and the PIC's input from it,
+			// follow its state.
+			if l := pc.UART.irqLine(); pc.UART.IRQ() != l || pc.uartIRQ != l {
+				t.Fatalf("UART IRQ cached %v, PC's line %v, state says %v", pc.UART.IRQ(), pc.uartIRQ, l)
+			}
 		}
 	})
 }
