@@ -181,3 +181,6 @@ func ConsoleRead() (byte, bool) {
 
 // Pause executes PAUSE (a spin-wait hint).
 func Pause() { pause() }
+
+// VDSO reports whether clock_gettime is served without a system call.
+func VDSO() bool { return !noVDSO }

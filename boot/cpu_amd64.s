@@ -135,18 +135,18 @@ TEXT ·fpuInit(SB),NOSPLIT,$8
 	RET
 
 // RDRAND can transiently fail (CF=0); retry a few times (SDM Vol. 1 §7.3.17).
-TEXT ·rdrand(SB),NOSPLIT,$0-16
+TEXT ·rdrand(SB),NOSPLIT,$0-9
 	MOVL $10, CX
 retry:
 	RDRANDQ AX
-	JCS ok
+	JCS got
 	DECL CX
 	JNE retry
-	MOVQ $0, ret+0(FP)
+	MOVQ $0, v+0(FP)
 	MOVB $0, ok+8(FP)
 	RET
-ok:
-	MOVQ AX, ret+0(FP)
+got:
+	MOVQ AX, v+0(FP)
 	MOVB $1, ok+8(FP)
 	RET
 

@@ -174,6 +174,9 @@ func initMemory() bool {
 	return true
 }
 
+// noVDSO ("vdso=off") leaves clock_gettime a system call.
+var noVDSO bool
+
 // Process start-up stack (System V ABI AMD64 §3.4.1): argc, argv[], NULL,
 // envp[], NULL, auxv pairs, then the strings.
 const (
@@ -215,8 +218,8 @@ func setupProcess(t *thread) bool {
 			i++
 		}
 	}
-	// argc, argv[argc], NULL, envp NULL, four auxv pairs, AT_NULL pair.
-	nwords := 1 + argc + 1 + 1 + 8 + 2
+	// argc, argv[argc], NULL, envp NULL, five auxv pairs, AT_NULL pair.
+	nwords := 1 + argc + 1 + 1 + 10 + 2
 	sp := (random - uintptr(8*nwords)) &^ 15
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(sp)), nwords)
 	n := 0
@@ -235,6 +238,14 @@ func setupProcess(t *thread) bool {
 	push(0)
 	push(atRandom)
 	push(uint64(random))
+	if !noVDSO {
+		buildVDSO(&vdsoImage, addrVDSOClockGettime())
+		push(atSysinfoEhdr)
+		push(uint64(uintptr(unsafe.Pointer(&vdsoImage))))
+	} else {
+		push(atSecure) // a harmless repeat keeps the word count fixed
+		push(0)
+	}
 	push(atNull)
 	push(0)
 	t.f.rip = uint64(addrRuntimeEntry())
@@ -252,6 +263,7 @@ var progName = [...]byte{'h', 'i', 'n', 'd', 's', 'i', 'g', 'h', 't', 0}
 func parseCmdline() {
 	traceSyscalls = cmdlineHas("trace=syscalls")
 	noRDRAND = cmdlineHas("rdrand=off")
+	noVDSO = cmdlineHas("vdso=off")
 }
 
 // cmdlineHas reports whether word appears as a whole word in the command line.

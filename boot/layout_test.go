@@ -1,6 +1,9 @@
 package boot
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,5 +207,55 @@ func TestEntryDecodes32(t *testing.T) {
 		if strings.Contains(f[2], "lret") {
 			break
 		}
+	}
+}
+
+// vdso_amd64.s reads clk by offset.
+func TestClockLayout(t *testing.T) {
+	if unsafe.Offsetof(clk.tsc0) != 8 || unsafe.Offsetof(clk.nsMult) != 16 || unsafe.Offsetof(clk.realtime0) != 32 {
+		t.Fatalf("clk layout: tsc0 %d nsMult %d realtime0 %d", unsafe.Offsetof(clk.tsc0),
+			unsafe.Offsetof(clk.nsMult), unsafe.Offsetof(clk.realtime0))
+	}
+}
+
+// TestVDSOImage checks the image the way the runtime's vdso_linux.go reads
+// it: program headers, dynamic table, hash chain, symbol and version.
+func TestVDSOImage(t *testing.T) {
+	var img [vdsoSize]byte
+	base := uintptr(unsafe.Pointer(&img))
+	buildVDSO(&img, base+0x1234)
+	f, err := elf.NewFile(bytes.NewReader(img[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Type != elf.ET_DYN || f.Machine != elf.EM_X86_64 || len(f.Progs) != 2 ||
+		f.Progs[0].Type != elf.PT_LOAD || f.Progs[1].Type != elf.PT_DYNAMIC {
+		t.Fatalf("header: %v %v %d progs", f.Type, f.Machine, len(f.Progs))
+	}
+	le := binary.LittleEndian
+	dyn := map[uint64]uint64{}
+	for off := int(f.Progs[1].Off); ; off += 16 {
+		tag, val := le.Uint64(img[off:]), le.Uint64(img[off+8:])
+		if tag == dtNull {
+			break
+		}
+		dyn[tag] = val
+	}
+	hash, sym, str := dyn[dtHash], dyn[dtSymtab], dyn[dtStrtab]
+	if le.Uint32(img[hash:]) != 1 || le.Uint32(img[hash+8:]) != 1 {
+		t.Fatal("hash: one bucket holding symbol 1")
+	}
+	s := sym + 24
+	name := img[str+uint64(le.Uint32(img[s:])):]
+	if string(name[:bytes.IndexByte(name, 0)]) != "__vdso_clock_gettime" || img[s+4] != stbGlobalFunc ||
+		uintptr(le.Uint64(img[s+8:]))+base != base+0x1234 {
+		t.Fatal("symbol 1 is not __vdso_clock_gettime at the function")
+	}
+	vd := dyn[dtVerdef]
+	aux := vd + uint64(le.Uint32(img[vd+12:]))
+	ver := img[str+uint64(le.Uint32(img[aux:])):]
+	if le.Uint32(img[vd+8:]) != vdsoVersionHash || string(ver[:bytes.IndexByte(ver, 0)]) != "LINUX_2.6" ||
+		le.Uint16(img[dyn[dtVersym]+2:]) != le.Uint16(img[vd+4:]) {
+		t.Fatal("version LINUX_2.6 not defined or not the symbol's")
 	}
 }

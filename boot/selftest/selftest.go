@@ -44,6 +44,7 @@ func Run(w io.Writer) int {
 	nilDereference(r)
 	pinned(r)
 
+	vdso(r)
 	st := boot.ReadStats()
 	r.check("syscalls", st.Unimplemented == 0, "%d system calls, %d unimplemented", st.Syscalls, st.Unimplemented)
 	if r.failed > 0 {
@@ -183,4 +184,20 @@ func pinned(r *result) {
 	}()
 	msg := <-res
 	r.check("pinned", msg == "", "thread pinned to CPU%d stayed there %s", target, msg)
+}
+
+// vdso: time.Now must not enter the kernel (the vDSO serves
+// clock_gettime), unless the machine runs with vdso=off.
+func vdso(r *result) {
+	const n = 1000
+	before := boot.ReadStats().Syscalls
+	for i := 0; i < n; i++ {
+		time.Now()
+	}
+	calls := boot.ReadStats().Syscalls - before
+	if boot.VDSO() {
+		r.check("vdso", calls < n/10, "%d time.Now calls made %d system calls", n, calls)
+	} else {
+		r.check("vdso", calls >= n, "vdso=off: %d time.Now calls made %d system calls", n, calls)
+	}
 }
