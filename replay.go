@@ -184,7 +184,7 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		wg.Wait()
 	}
 	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: 0, RAM: ramP, Image: testguest.Image,
-		RDI: testguest.ModeReplay, RSI: p.iterations, Mute: true})
+		RDI: testguest.ModeReplay, RSI: p.iterations, Mute: true, Account: true})
 	if err != nil {
 		fmt.Printf("hv: %v\n", err)
 		return 1
@@ -196,13 +196,13 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		return 1
 	}
 	primary, err := m.NewVM(hv.Config{Name: "primary", CPU: 0, RAM: ramP, Image: testguest.Image,
-		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Mute: true})
+		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Mute: true, Account: true})
 	if err != nil {
 		fmt.Printf("hv: %v\n", err)
 		return 1
 	}
 	backup, err := m.NewVM(hv.Config{Name: "backup", CPU: 1, RAM: ramB, Image: testguest.Image,
-		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true})
+		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true, Account: true})
 	if err != nil {
 		fmt.Printf("hv: %v\n", err)
 		return 1

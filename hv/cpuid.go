@@ -51,6 +51,9 @@ func filterCPUID(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c,
 		return leafHypervisor, 0x646e6968, 0x68676973, 0x20766874
 	}
 	a, b, c, d = real(leaf, subleaf)
+	if leaf > 0x1F && leaf != 0x80000001 {
+		return a, b, c, d // no mask for these leaves: skip the table
+	}
 	for i := range cpuidMasks {
 		m := &cpuidMasks[i]
 		if m.leaf == leaf {
@@ -64,4 +67,47 @@ func filterCPUID(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c,
 		c |= 1 << 31 // hypervisor present
 	}
 	return a, b, c, d
+}
+
+// cpuidTable holds the filtered answers of the leaves guests ask for, taken
+// once per machine: CPUID is constant, so an exit need not run the real
+// instruction, and every VM, primary and backup, sees the same values.
+type cpuidTable struct {
+	basic [0x20][4][4]uint32 // leaf 0-0x1F, subleaf 0-3
+	ext   [9][4]uint32       // leaf 0x80000000-0x80000008, subleaf 0
+}
+
+func (t *cpuidTable) fill(real func(leaf, subleaf uint32) (a, b, c, d uint32)) {
+	for l := range t.basic {
+		for s := range t.basic[l] {
+			a, b, c, d := filterCPUID(uint32(l), uint32(s), real)
+			t.basic[l][s] = [4]uint32{a, b, c, d}
+		}
+	}
+	for l := range t.ext {
+		a, b, c, d := filterCPUID(0x80000000+uint32(l), 0, real)
+		t.ext[l] = [4]uint32{a, b, c, d}
+	}
+}
+
+// subleafLeaves marks the basic leaves whose answer depends on ECX (SDM
+// Vol. 2A, CPUID): for all others ECX is ignored, and guests leave
+// anything in it.
+const subleafLeaves = 1<<0x4 | 1<<0x7 | 1<<0xB | 1<<0xD | 1<<0xF | 1<<0x10 | 1<<0x12 | 1<<0x14 |
+	1<<0x17 | 1<<0x18 | 1<<0x1D | 1<<0x1E | 1<<0x1F
+
+// lookup answers CPUID(leaf, subleaf) from the table where it can.
+func (t *cpuidTable) lookup(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c, d uint32)) (a, b, c, d uint32) {
+	if leaf >= 0x20 || subleafLeaves&(1<<leaf) == 0 {
+		subleaf = 0
+	}
+	switch {
+	case leaf < 0x20 && subleaf < 4:
+		r := &t.basic[leaf][subleaf]
+		return r[0], r[1], r[2], r[3]
+	case leaf-0x80000000 < 9 && subleaf == 0:
+		r := &t.ext[leaf-0x80000000]
+		return r[0], r[1], r[2], r[3]
+	}
+	return filterCPUID(leaf, subleaf, real)
 }

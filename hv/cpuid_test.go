@@ -42,3 +42,30 @@ func TestFilterCPUID(t *testing.T) {
 		t.Error("leaf 0x40000001 not empty")
 	}
 }
+
+func TestCPUIDTable(t *testing.T) {
+	calls := 0
+	counting := func(leaf, subleaf uint32) (a, b, c, d uint32) {
+		calls++
+		return leaf, subleaf, 0xFFFFFFFF, 0xFFFFFFFF
+	}
+	var tab cpuidTable
+	tab.fill(counting)
+	calls = 0
+	for _, q := range [][2]uint32{{0, 0}, {1, 0}, {7, 0}, {0xB, 1}, {0x80000001, 0}, {0x80000008, 0}} {
+		a, b, c, d := tab.lookup(q[0], q[1], counting)
+		wa, wb, wc, wd := filterCPUID(q[0], q[1], counting)
+		if [4]uint32{a, b, c, d} != [4]uint32{wa, wb, wc, wd} {
+			t.Errorf("leaf %#x.%d: table %x, direct %x", q[0], q[1], [4]uint32{a, b, c, d}, [4]uint32{wa, wb, wc, wd})
+		}
+	}
+	if calls != 6 { // only the direct filterCPUID calls above
+		t.Errorf("%d real CPUIDs, want the table to answer without any", calls-6)
+	}
+	if a, _, _, _ := tab.lookup(0, 0x6c65746e, counting); a != 0 || calls != 6 {
+		t.Error("leaf 0 with junk in ECX missed the table")
+	}
+	if a, _, _, _ := tab.lookup(0x40000000, 0, counting); a != 0x40000000 {
+		t.Error("hypervisor leaf")
+	}
+}

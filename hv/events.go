@@ -80,8 +80,20 @@ func (v *VM) afterExit() {
 // if the PIT's counter 0 wrapped since the last look, and a byte typed on
 // the host console. The primary logs each at this landmark.
 func (v *VM) pollEvents() {
-	if v.pc.PIT.Advance(v.pitNow()) > 0 {
-		v.raiseIRQ(0)
+	if v.tickDeadline == ^uint64(0) && !v.cfg.Input {
+		return // the PIT is not programmed and no input is wanted
+	}
+	if t := boot.TSC(); t >= v.tickDeadline {
+		now := v.pitNow()
+		if v.pc.PIT.Advance(now) > 0 {
+			v.raiseIRQ(0)
+		}
+		v.tickDeadline = ^uint64(0)
+		if d := v.pc.PIT.NextIRQ(now); d != dev.NoIRQ {
+			hi, lo := bits.Mul64(d, v.tscHz)
+			q, _ := bits.Div64(hi%dev.PITHz, lo, dev.PITHz)
+			v.tickDeadline = v.tsc0 + q
+		}
 	}
 	if !v.cfg.Input {
 		return
@@ -118,6 +130,11 @@ func (v *VM) inject() {
 	if v.injected {
 		v.injected = false
 		return // an exception is being injected at this entry already
+	}
+	irr, _, imr := v.pc.PIC.Registers()
+	if irr&^imr == 0 {
+		v.setIRQWindow(false) // no unmasked request: the common case
+		return
 	}
 	if _, ok := v.pc.PIC.PendingVector(); !ok {
 		v.setIRQWindow(false)

@@ -40,11 +40,10 @@ func (v *VM) end(c cause, info0, info1 uint64) {
 }
 
 func (v *VM) handleExit() {
-	r, _ := vmx.VMREAD(vmx.VMExitReason)
+	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
-		q, _ := vmx.VMREAD(vmx.ExitQualification)
-		v.end(causeEntryFailed, r, q)
+		v.end(causeEntryFailed, r, v.regs.ExitQual)
 		return
 	}
 	basic := reason.Basic()
@@ -54,7 +53,6 @@ func (v *VM) handleExit() {
 	sync := synchronous(basic)
 	if sync {
 		atomic.StoreUint64(&v.seq, v.seq+1)
-		v.lmRIP = v.rip()
 	}
 	switch basic {
 	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer:
@@ -78,11 +76,9 @@ func (v *VM) handleExit() {
 		v.end(causeTripleFault, 0, 0)
 	case vmx.ReasonEPTViolation:
 		gpa, _ := vmx.VMREAD(vmx.GuestPhysicalAddress)
-		q, _ := vmx.VMREAD(vmx.ExitQualification)
-		v.end(causeEPTViolation, gpa, q)
+		v.end(causeEPTViolation, gpa, v.regs.ExitQual)
 	default:
-		q, _ := vmx.VMREAD(vmx.ExitQualification)
-		v.end(causeUnhandledExit, r, q)
+		v.end(causeUnhandledExit, r, v.regs.ExitQual)
 	}
 	if sync && v.state == Running {
 		v.afterExit()
@@ -105,22 +101,20 @@ func (v *VM) reinject() {
 	}
 }
 
-func (v *VM) rip() uint64 {
-	x, _ := vmx.VMREAD(vmx.GuestRIP)
-	return x
-}
+// rip returns the guest RIP at this exit, as it was before skip moved it:
+// the landmark's RIP (the exit stub read it from the VMCS).
+func (v *VM) rip() uint64 { return v.regs.ExitRIP }
 
 // skip moves the guest past the instruction that exited.
 func (v *VM) skip() {
-	n, _ := vmx.VMREAD(vmx.VMExitInstructionLength)
-	vmx.VMWRITE(vmx.GuestRIP, v.rip()+n)
+	vmx.VMWRITE(vmx.GuestRIP, v.regs.ExitRIP+v.regs.ExitInstrLen)
 }
 
 func (v *VM) cpuid() {
 	if v.cfg.TimeExits {
 		v.cpuidClock.tick(boot.TSC())
 	}
-	a, b, c, d := filterCPUID(uint32(v.regs.RAX), uint32(v.regs.RCX), boot.CPUID)
+	a, b, c, d := v.m.cpuid.lookup(uint32(v.regs.RAX), uint32(v.regs.RCX), boot.CPUID)
 	v.regs.RAX, v.regs.RBX, v.regs.RCX, v.regs.RDX = uint64(a), uint64(b), uint64(c), uint64(d)
 	v.skip()
 }
@@ -143,7 +137,7 @@ func (v *VM) rdtsc() {
 }
 
 func (v *VM) io() {
-	qual, _ := vmx.VMREAD(vmx.ExitQualification)
+	qual := v.regs.ExitQual
 	q := vmx.DecodeIO(qual)
 	if q.StringOp || q.Rep || q.Size == 0 {
 		v.end(causeUnsupportedIO, qual, 0)
@@ -151,6 +145,9 @@ func (v *VM) io() {
 	}
 	if v.cfg.TimeExits && q.Port == 0x80 {
 		v.outClock.tick(boot.TSC())
+	}
+	if !q.In && q.Port >= 0x40 && q.Port <= 0x43 {
+		v.tickDeadline = 0 // the guest reprogrammed the PIT: recompute
 	}
 	size := int(q.Size)
 	mask := uint64(1)<<(8*size) - 1

@@ -84,7 +84,7 @@ func (v *VM) nowNs() uint64 { return (boot.TSC() - v.tsc0) * 1000 / (v.tscHz / 1
 func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 uint64) {
 	v.nlogged++
 	r := &v.rec
-	*r = replay.Record{Kind: k, Port: port, Size: size, Seq: v.seq, RIP: v.lmRIP, Value: val, Value2: val2, Value3: val3}
+	*r = replay.Record{Kind: k, Port: port, Size: size, Seq: v.seq, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
 	if v.nlogged == v.cfg.CorruptRecord {
 		r.Value ^= 1 // test hook: this logged value is wrong
 		v.CorruptedAt, v.CorruptedKind = v.seq, k
@@ -186,7 +186,7 @@ func (v *VM) replayValue(k replay.Kind, port uint16) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if r.Kind != k || r.Seq != v.seq || r.RIP != v.lmRIP || (k == kindPortIn && r.Port != port) {
+	if r.Kind != k || r.Seq != v.seq || r.RIP != v.rip() || (k == kindPortIn && r.Port != port) {
 		v.diverge(k, port)
 		return 0, false
 	}
@@ -206,7 +206,7 @@ func (v *VM) replayEvents() {
 		if r.Seq > v.seq {
 			return
 		}
-		if r.Seq < v.seq || r.RIP != v.lmRIP {
+		if r.Seq < v.seq || r.RIP != v.rip() {
 			v.diverge(r.Kind, 0)
 			return
 		}

@@ -19,6 +19,7 @@ type Machine struct {
 	ctl  vmx.Controls // control words and bitmap addresses common to every VM
 
 	quantum uint32 // VMX-preemption timer value loaded at every VM entry
+	cpuid   cpuidTable
 
 	mu    sync.Mutex
 	vmxon [64]bool // CPU i has executed VMXON
@@ -55,6 +56,7 @@ func NewMachine() (*Machine, error) {
 		caps.MaxPhysAddr, caps.LinearAddrBits = uint8(a), uint8(a>>8)
 	}
 	m := &Machine{Caps: caps, EPT: ept.CapsFromMSR(caps.EPTVPID.Raw)}
+	m.cpuid.fill(boot.CPUID)
 	c := &m.ctl
 	steps := []struct {
 		dst   *uint32

@@ -68,12 +68,17 @@ func VMWRITE(f Field, v uint64) Status
 // registers but RSP, CR2, and the FPU/SSE state. Enter loads them before VM
 // entry and saves them at VM exit. Offsets are fixed for insn_amd64.s.
 type GuestRegs struct {
-	RAX, RBX, RCX, RDX, RSI, RDI, RBP     uint64
+	RAX, RBX, RCX, RDX, RSI, RDI, RBP    uint64
 	R8, R9, R10, R11, R12, R13, R14, R15 uint64
 	CR2                                  uint64
 	// 16-byte aligned 512-byte FXSAVE areas: the guest's, and where the
 	// host's is kept while the guest runs.
 	GuestFX, HostFX uintptr
+
+	// Read by the VM-exit stub from the VMCS, so that handlers need no
+	// VMREAD for them: exit reason, exit qualification, guest RIP and
+	// VM-exit instruction length.
+	ExitReason, ExitQual, ExitRIP, ExitInstrLen uint64
 }
 
 // Enter runs the guest of the current VMCS until the next VM exit:

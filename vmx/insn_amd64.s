@@ -8,6 +8,7 @@
 #define VMREAD_RAX_RCX  BYTE $0x0F; BYTE $0x78; BYTE $0xC8 // VMREAD rax, rcx (rcx = field)
 #define VMWRITE_RCX_RAX BYTE $0x0F; BYTE $0x79; BYTE $0xC8 // VMWRITE rcx, rax (rcx = field)
 #define VMWRITE_RCX_RDX BYTE $0x0F; BYTE $0x79; BYTE $0xCA // VMWRITE rcx, rdx
+#define VMREAD_RDX_RCX  BYTE $0x0F; BYTE $0x78; BYTE $0xCA // VMREAD rdx, rcx (rcx = field)
 #define VMLAUNCH     BYTE $0x0F; BYTE $0x01; BYTE $0xC2
 #define VMRESUME     BYTE $0x0F; BYTE $0x01; BYTE $0xC3
 #define VMXOFF_      BYTE $0x0F; BYTE $0x01; BYTE $0xC4
@@ -84,6 +85,13 @@ TEXT ·VMWRITE(SB),NOSPLIT,$0-17
 #define G_CR2 120
 #define G_GUESTFX 128
 #define G_HOSTFX 136
+#define G_EXITREASON 144
+#define G_EXITQUAL 152
+#define G_EXITRIP 160
+#define G_EXITLEN 168
+
+// SAVE_FIELD reads VMCS field f into the GuestRegs slot off (AX = regs).
+#define SAVE_FIELD(f, off) MOVQ f, CX; VMREAD_RDX_RCX; MOVQ DX, off(AX)
 
 #define HOST_RSP $0x6C14
 #define HOST_RIP $0x6C16
@@ -154,6 +162,10 @@ TEXT ·vmexit(SB),NOSPLIT|NOFRAME,$0
 	MOVQ BX, G_CR2(AX)
 	MOVQ 8(SP), BP
 	LEAQ 16(SP), SP             // (not POPQ: this stub pushed nothing itself)
+	SAVE_FIELD($0x4402, G_EXITREASON) // Exit reason
+	SAVE_FIELD($0x6400, G_EXITQUAL)   // Exit qualification
+	SAVE_FIELD($0x681E, G_EXITRIP)    // Guest RIP
+	SAVE_FIELD($0x440C, G_EXITLEN)    // VM-exit instruction length
 	MOVQ G_GUESTFX(AX), DX
 	FXSAVE64 (DX)
 	MOVQ G_HOSTFX(AX), DX
