@@ -101,15 +101,7 @@ func run(opts map[string]string) int {
 	}
 	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", primary.Base, second.Base)
 	t0, t1 := boot.Ticks(0), boot.Ticks(1)
-	var wg sync.WaitGroup
-	for _, vm := range vms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			vm.Run()
-		}()
-	}
-	wg.Wait()
+	runVMs(vms...)
 	fmt.Printf("hv: host scheduler ticks during the run: CPU0 %d, CPU1 %d\n", boot.Ticks(0)-t0, boot.Ticks(1)-t1)
 	for _, vm := range vms {
 		fmt.Printf("hv: %s: %v after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d)\n",
@@ -124,4 +116,18 @@ func run(opts map[string]string) int {
 	}
 	fmt.Println("hv: all VMs ended")
 	return 0
+}
+
+// runVMs runs each VM's vCPU loop in its own goroutine (each pins itself to
+// its CPU) and returns when all have ended.
+func runVMs(vms ...*hv.VM) {
+	var wg sync.WaitGroup
+	for _, vm := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm.Run()
+		}()
+	}
+	wg.Wait()
 }

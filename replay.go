@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"hindsight/boot"
@@ -92,18 +91,10 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	fmt.Printf("hv: primary on CPU0 (RAM at %#x), backup on CPU1 (RAM at %#x = A+%#x), lag %s, log of %d records, digests every %d landmarks\n",
 		ramP.Base, ramB.Base, ramB.Base-ramP.Base, lagDesc, p.ring, p.verify)
 
-	var wg sync.WaitGroup
 	done := make(chan struct{})
-	for _, vm := range []*hv.VM{primary, backup} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			vm.Run()
-		}()
-	}
 	maxLag := make(chan time.Duration)
 	go monitor(primary, backup, log, p.status, done, maxLag)
-	wg.Wait()
+	runVMs(primary, backup)
 	close(done)
 	worst := <-maxLag
 
@@ -172,24 +163,13 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		return 1
 	}
 	ramP, ramB := boot.GuestRAM()
-	run := func(vms ...*hv.VM) {
-		var wg sync.WaitGroup
-		for _, vm := range vms {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				vm.Run()
-			}()
-		}
-		wg.Wait()
-	}
 	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: 0, RAM: ramP, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Mute: true, Account: true})
 	if err != nil {
 		fmt.Printf("hv: %v\n", err)
 		return 1
 	}
-	run(solo)
+	runVMs(solo)
 	log, err := hv.NewLog(p.ring)
 	if err != nil {
 		fmt.Printf("hv: %v\n", err)
@@ -207,7 +187,7 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		fmt.Printf("hv: %v\n", err)
 		return 1
 	}
-	run(primary, backup)
+	runVMs(primary, backup)
 
 	hz := float64(boot.ReadStats().TSCHz)
 	fmt.Printf("bench: replay guest, %d iterations; TSC %s\n", p.iterations, opts["platform"])

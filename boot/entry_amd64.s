@@ -91,43 +91,35 @@ TEXT ·mbGetPC(SB),NOSPLIT|NOFRAME,$0
 	MOVL (SP), BP
 	RET
 
+// ENTER_64 is the first thing a CPU does in 64-bit mode: data segments,
+// then SSE before any Go code runs, since the ABI wrappers zero X15
+// (CR0.EM=0, CR0.MP=1, CR4.OSFXSR|OSXMMEXCPT; SDM Vol. 3A §14.1.3).
+#define ENTER_64 \
+	MOVL $0x10, AX; MOVW AX, DS; MOVW AX, ES; MOVW AX, SS; MOVW AX, FS; MOVW AX, GS; \
+	MOVQ CR0, AX; ANDQ $~4, AX; ORQ $2, AX; MOVQ AX, CR0; \
+	MOVQ CR4, AX; ORQ $0x600, AX; MOVQ AX, CR4
+
+// USE_CPU_BLOCK points GS at the cpu block in BX and FS at its kernel TLS
+// (cpu.tlsEnd, offset 56; see percpu.go), and marks the CPU as in the
+// kernel: a trap from now on is a boot failure.
+#define USE_CPU_BLOCK \
+	MOVQ BX, AX; MOVQ AX, DX; SHRQ $32, DX; MOVL $0xC0000101, CX; WRMSR; \
+	LEAQ 56(BX), AX; MOVQ AX, DX; SHRQ $32, DX; MOVL $0xC0000100, CX; WRMSR; \
+	MOVQ $1, 40(BX)
+
 // 64-bit mode from here on, identity-mapped 0-4 GiB.
 TEXT ·start64(SB),NOSPLIT|NOFRAME,$0
-	MOVL $0x10, AX
-	MOVW AX, DS
-	MOVW AX, ES
-	MOVW AX, SS
-	MOVW AX, FS
-	MOVW AX, GS
-	// SSE before the first Go code: the ABI wrappers zero X15 (CR0.EM=0,
-	// CR0.MP=1, CR4.OSFXSR|OSXMMEXCPT; SDM Vol. 3A §14.1.3).
-	MOVQ CR0, AX
-	ANDQ $~4, AX
-	ORQ $2, AX
-	MOVQ AX, CR0
-	MOVQ CR4, AX
-	ORQ $0x600, AX
-	MOVQ AX, CR4
+	ENTER_64
 	MOVL SI, SI                 // zero-extend magic and info pointer
 	MOVL DI, DI
 	LEAQ ·bootStack+32768(SB), SP
 
-	// GS -> cpus[0]; FS -> its kernel TLS (see cpu in percpu.go).
+	// cpus[0]: the self and g-slot fields initCPUBlock fills for APs.
 	LEAQ ·cpus(SB), BX
 	MOVQ BX, 0(BX)
 	LEAQ 64(BX), AX
 	MOVQ AX, 48(BX)
-	MOVQ BX, AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $0xC0000101, CX        // IA32_GS_BASE
-	WRMSR
-	LEAQ 56(BX), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $0xC0000100, CX        // IA32_FS_BASE
-	WRMSR
-	MOVQ $1, 40(BX)             // in kernel: a trap now is a boot failure
+	USE_CPU_BLOCK
 
 	SUBQ $16, SP
 	MOVQ SI, 0(SP)
@@ -138,35 +130,11 @@ TEXT ·start64(SB),NOSPLIT|NOFRAME,$0
 // Application processors arrive here from apTrampoline (smp.go) in 64-bit
 // mode with the kernel's page tables; 0x80D8 holds their cpu block.
 TEXT ·apEntry64(SB),NOSPLIT|NOFRAME,$0
-	MOVL $0x10, AX
-	MOVW AX, DS
-	MOVW AX, ES
-	MOVW AX, SS
-	MOVW AX, FS
-	MOVW AX, GS
-	// SSE before the first Go code: the ABI wrappers zero X15 (CR0.EM=0,
-	// CR0.MP=1, CR4.OSFXSR|OSXMMEXCPT; SDM Vol. 3A §14.1.3).
-	MOVQ CR0, AX
-	ANDQ $~4, AX
-	ORQ $2, AX
-	MOVQ AX, CR0
-	MOVQ CR4, AX
-	ORQ $0x600, AX
-	MOVQ AX, CR4
+	ENTER_64
 	MOVQ $0x80D8, BX
 	MOVQ (BX), BX
 	MOVQ 24(BX), SP
-	MOVQ BX, AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $0xC0000101, CX
-	WRMSR
-	MOVQ 32(BX), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $0xC0000100, CX
-	WRMSR
-	MOVQ $1, 40(BX)
+	USE_CPU_BLOCK
 	SUBQ $16, SP
 	MOVQ BX, 0(SP)
 	CALL ·apMain(SB)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"hindsight/tools/imagetest"
 )
 
 // The assembly reaches these structures by fixed offsets.
@@ -173,18 +173,10 @@ func TestPhysRanges(t *testing.T) {
 // TestEntryDecodes32 disassembles multibootEntry as i386 code: it runs in
 // 32-bit mode, where a REX prefix (0x40-0x4F) would decode as INC/DEC.
 func TestEntryDecodes32(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the image")
-	}
 	if _, err := exec.LookPath("objdump"); err != nil {
 		t.Skip("objdump (binutils) not installed")
 	}
-	elf := filepath.Join(t.TempDir(), "hindsight.elf")
-	cmd := exec.Command("go", "build", "-o", elf, "..")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	elf := imagetest.Build(t, "..")
 	out, err := exec.Command("objdump", "-d", "-m", "i386",
 		"--disassemble=hindsight/boot.multibootEntry.abi0", elf).CombinedOutput()
 	if err != nil {

@@ -2,13 +2,9 @@ package hv
 
 import (
 	"encoding/binary"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"testing"
 
-	"hindsight/tools/nocall"
+	"hindsight/tools/imagetest"
 	"hindsight/vmx"
 	"hindsight/vmx/vmxtest"
 )
@@ -76,30 +72,6 @@ func TestLoadImage(t *testing.T) {
 // image: they run between VM exit and the next entry, many thousand times
 // a second, and must leave the garbage collector alone.
 func TestExitPathDoesNotAllocate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the image")
-	}
-	elf := filepath.Join(t.TempDir(), "hindsight.elf")
-	cmd := exec.Command("go", "build", "-o", elf, "..")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	roots := []*regexp.Regexp{
-		regexp.MustCompile(`^hindsight/hv\.\(\*VM\)\.handleExit$`),
-		regexp.MustCompile(`^hindsight/vmx\.(enter|vmexit)$`),
-	}
-	vs, err := nocall.Check(elf, roots, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	warnings := 0
-	for _, v := range vs {
-		if v.Warning {
-			warnings++
-		} else {
-			t.Error(v)
-		}
-	}
-	t.Logf("%d warnings (bounds-check panics and indirect calls)", warnings)
+	elf := imagetest.Build(t, "..")
+	imagetest.NoAlloc(t, elf, `^hindsight/hv\.\(\*VM\)\.handleExit$`, `^hindsight/vmx\.(enter|vmexit)$`)
 }

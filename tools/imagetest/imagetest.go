@@ -1,0 +1,55 @@
+// Package imagetest helps tests that examine the linked hypervisor image:
+// it builds the image and checks the code reachable from given roots for
+// allocation and write barriers (tools/nocall).
+package imagetest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"hindsight/tools/nocall"
+)
+
+// Build links the main package in dir as the bare-metal image
+// (GOOS=linux GOARCH=amd64 CGO_ENABLED=0) and returns the ELF's path. It
+// skips the test under -short.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the image")
+	}
+	elf := filepath.Join(t.TempDir(), "hindsight.elf")
+	cmd := exec.Command("go", "build", "-o", elf, dir)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return elf
+}
+
+// NoAlloc fails the test for every allocation or write barrier reachable
+// from functions matching roots in elf; warnings (bounds-check panics,
+// indirect calls) are counted in the log.
+func NoAlloc(t testing.TB, elf string, roots ...string) {
+	t.Helper()
+	var res []*regexp.Regexp
+	for _, r := range roots {
+		res = append(res, regexp.MustCompile(r))
+	}
+	vs, err := nocall.Check(elf, res, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := 0
+	for _, v := range vs {
+		if v.Warning {
+			warnings++
+		} else {
+			t.Error(v)
+		}
+	}
+	t.Logf("%d warnings (bounds-check panics and indirect calls; bugs if reached, not allocations)", warnings)
+}
