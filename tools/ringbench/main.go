@@ -30,6 +30,7 @@ import (
 	"unsafe"
 
 	"hindsight/ringbuf"
+	"hindsight/tools/ringbench/loops"
 )
 
 const (
@@ -254,21 +255,21 @@ func single[T any](tsc float64) SizeResult {
 	mb := func(m Measure) Measure { m.MBps = float64(size) / m.NsPerOp * 1e3; return m }
 
 	res.TryWrite = mb(timer(tsc, drain, func() {
-		must(tryWriteN(r, rec, ops), "TryWrite into a non-full ring failed")
+		must(loops.TryWriteN(r, rec, ops), "TryWrite into a non-full ring failed")
 	}))
 	res.TypedPut = mb(timer(tsc, drain, func() {
-		must(putN(tr, &v, ops), "Put into a non-full ring failed")
+		must(loops.PutN(tr, &v, ops), "Put into a non-full ring failed")
 		r.Flush()
 	}))
 	res.WriteBatch = mb(timer(tsc, drain, func() {
 		must(r.WriteBatch(batch) == ops, "WriteBatch short")
 	}))
 	res.TryRead = mb(timer(tsc, fill, func() {
-		must(tryReadN(r, rec, ops), "TryRead from a full ring failed")
+		must(loops.TryReadN(r, rec, ops), "TryRead from a full ring failed")
 	}))
 	var got T
 	res.TypedGet = mb(timer(tsc, fill, func() {
-		must(getN(tr, &got, ops), "Get from a full ring failed")
+		must(loops.GetN(tr, &got, ops), "Get from a full ring failed")
 		r.Ack()
 	}))
 	res.ReadBatch = mb(timer(tsc, fill, func() {
@@ -291,44 +292,9 @@ func single[T any](tsc float64) SizeResult {
 	return res
 }
 
-// The timed loops, with everything they use passed in (not captured), so
-// that each compiles to a tight loop over one call or inlined body.
-
-func tryWriteN(r *ringbuf.Ring, rec []byte, n int) bool {
-	for range n {
-		if !r.TryWrite(rec) {
-			return false
-		}
-	}
-	return true
-}
-
-func tryReadN(r *ringbuf.Ring, rec []byte, n int) bool {
-	for range n {
-		if !r.TryRead(rec) {
-			return false
-		}
-	}
-	return true
-}
-
-func putN[T any](t ringbuf.Typed[T], v *T, n int) bool {
-	for range n {
-		if !t.Put(v) {
-			return false
-		}
-	}
-	return true
-}
-
-func getN[T any](t ringbuf.Typed[T], v *T, n int) bool {
-	for range n {
-		if !t.Get(v) {
-			return false
-		}
-	}
-	return true
-}
+// The channel's timed loops, with everything they use passed in (not
+// captured), so that each compiles to a tight loop; the ring's are in
+// tools/ringbench/loops, shared with the in-image benchmark.
 
 func sendN[T any](ch chan T, v *T, n int) {
 	for range n {

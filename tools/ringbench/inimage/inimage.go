@@ -35,6 +35,7 @@ import (
 
 	"hindsight/boot"
 	"hindsight/ringbuf"
+	"hindsight/tools/ringbench/loops"
 )
 
 const (
@@ -261,15 +262,15 @@ func single[T any](b *bench) sizeResult {
 	}
 	m := func(cyc float64) measure { return b.measure(size, cyc) }
 	res := sizeResult{size: size}
-	res.tryWrite = m(b.timer(drain, func() { b.must(tryWriteN(r, rec, ops), "TryWrite into a non-full ring failed") }))
+	res.tryWrite = m(b.timer(drain, func() { b.must(loops.TryWriteN(r, rec, ops), "TryWrite into a non-full ring failed") }))
 	res.put = m(b.timer(drain, func() {
-		b.must(putN(tr, &v, ops), "Put into a non-full ring failed")
+		b.must(loops.PutN(tr, &v, ops), "Put into a non-full ring failed")
 		r.Flush()
 	}))
 	res.writeBatch = m(b.timer(drain, func() { b.must(r.WriteBatch(batch) == ops, "WriteBatch short") }))
-	res.tryRead = m(b.timer(fill, func() { b.must(tryReadN(r, rec, ops), "TryRead from a full ring failed") }))
+	res.tryRead = m(b.timer(fill, func() { b.must(loops.TryReadN(r, rec, ops), "TryRead from a full ring failed") }))
 	res.get = m(b.timer(fill, func() {
-		b.must(getN(tr, &got, ops), "Get from a full ring failed")
+		b.must(loops.GetN(tr, &got, ops), "Get from a full ring failed")
 		r.Ack()
 	}))
 	res.readBatch = m(b.timer(fill, func() { b.must(r.ReadBatch(batch) == ops, "ReadBatch short") }))
@@ -277,44 +278,7 @@ func single[T any](b *bench) sizeResult {
 	return res
 }
 
-// The timed loops take everything as arguments so that each compiles to a
-// tight loop, as in tools/ringbench.
-
-func tryWriteN(r *ringbuf.Ring, rec []byte, n int) bool {
-	for range n {
-		if !r.TryWrite(rec) {
-			return false
-		}
-	}
-	return true
-}
-
-func tryReadN(r *ringbuf.Ring, rec []byte, n int) bool {
-	for range n {
-		if !r.TryRead(rec) {
-			return false
-		}
-	}
-	return true
-}
-
-func putN[T any](t ringbuf.Typed[T], v *T, n int) bool {
-	for range n {
-		if !t.Put(v) {
-			return false
-		}
-	}
-	return true
-}
-
-func getN[T any](t ringbuf.Typed[T], v *T, n int) bool {
-	for range n {
-		if !t.Get(v) {
-			return false
-		}
-	}
-	return true
-}
+// The timed loops are in tools/ringbench/loops, shared with the host tool.
 
 // spin is a busy-wait step: every 1024 failed polls it lets the Go
 // scheduler run something else on this CPU (as tools/ringbench does).
