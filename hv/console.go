@@ -1,6 +1,9 @@
 package hv
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // lineWriter collects a guest's serial output into lines and writes each to
 // the host console prefixed with the VM's tag ("primary| ..."), one write
@@ -45,7 +48,51 @@ func (w *lineWriter) flush() {
 	}
 	w.buf[w.n] = '\n'
 	if !w.mute {
-		syscall.Write(1, w.buf[:w.n+1])
+		consoleWrite(w.buf[:w.n+1])
 	}
 	w.n = w.start
+}
+
+// logLine formats one hypervisor log line in a fixed buffer, for VM-exit
+// context (no allocation: what does not fit is cut).
+type logLine struct {
+	b [192]byte
+	n int
+}
+
+func (l *logLine) str(s string) *logLine {
+	l.n += copy(l.b[l.n:len(l.b)-1], s)
+	return l
+}
+
+func (l *logLine) hex(x uint64) *logLine {
+	var d [18]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = "0123456789abcdef"[x&0xF]
+		x >>= 4
+		if x == 0 {
+			break
+		}
+	}
+	i--
+	d[i] = 'x'
+	i--
+	d[i] = '0'
+	l.n += copy(l.b[l.n:len(l.b)-1], d[i:])
+	return l
+}
+
+// write ends the line and writes it to the host console in one system call.
+func (l *logLine) write() {
+	l.b[l.n] = '\n'
+	consoleWrite(l.b[:l.n+1])
+}
+
+// consoleWrite writes b to the host console with a raw write system call:
+// the ring-0 layer's console write never blocks, so the Go scheduler (which
+// syscall.Write would enter) stays out of VM-exit context.
+func consoleWrite(b []byte) {
+	syscall.RawSyscall(syscall.SYS_WRITE, 1, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 }

@@ -72,6 +72,10 @@ func (v *VM) handleExit() {
 		v.rdtsc()
 	case vmx.ReasonRDMSR, vmx.ReasonWRMSR:
 		v.msr(basic == vmx.ReasonWRMSR)
+	case vmx.ReasonPAUSE:
+		// A spin-wait hint: a landmark like any synchronous exit, and the
+		// moment to deliver what the guest may be spinning for.
+		v.skip()
 	case vmx.ReasonTripleFault:
 		v.end(causeTripleFault, 0, 0)
 	case vmx.ReasonEPTViolation:
@@ -187,11 +191,33 @@ func (v *VM) io() {
 
 // msr applies the stated policy for model-specific registers: none is
 // modelled yet, so RDMSR and WRMSR raise #GP(0) in the guest, as for an MSR
-// the processor does not have.
+// the processor does not have, with one log line per MSR number.
 func (v *VM) msr(write bool) {
 	v.MSRFaults++
-	v.LastMSR = uint32(v.regs.RCX)
+	msr := uint32(v.regs.RCX)
+	v.LastMSR = msr
+	if v.msrLogged < uint32(len(v.msrSeen)) && !v.sawMSR(msr) {
+		v.msrSeen[v.msrLogged] = msr
+		v.msrLogged++
+		var l logLine
+		l.str("hv: ").str(v.cfg.Name)
+		if write {
+			l.str(": WRMSR ")
+		} else {
+			l.str(": RDMSR ")
+		}
+		l.hex(uint64(msr)).str(" at rip ").hex(v.rip()).str(": not modelled, #GP(0) injected (logged once per MSR)").write()
+	}
 	v.injectGP()
+}
+
+func (v *VM) sawMSR(msr uint32) bool {
+	for _, m := range v.msrSeen[:v.msrLogged] {
+		if m == msr {
+			return true
+		}
+	}
+	return false
 }
 
 // injectGP delivers #GP(0) at the exiting instruction (a fault: RIP stays).

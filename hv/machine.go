@@ -33,7 +33,7 @@ const quantumNs = 10_000_000
 const (
 	pinWant = vmx.PinBasedExternalInterruptExiting | vmx.PinBasedNMIExiting |
 		vmx.PinBasedActivatePreemptionTimer
-	procWant = vmx.ProcBasedHLTExiting | vmx.ProcBasedRDTSCExiting |
+	procWant = vmx.ProcBasedHLTExiting | vmx.ProcBasedRDTSCExiting | vmx.ProcBasedPAUSEExiting |
 		vmx.ProcBasedUseIOBitmaps | vmx.ProcBasedUseMSRBitmaps |
 		vmx.ProcBasedActivateSecondaryControls
 	proc2Want = vmx.ProcBased2EnableEPT | vmx.ProcBased2UnrestrictedGuest

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"hindsight/boot"
@@ -103,6 +102,8 @@ type VM struct {
 	ExitsBy    [80]uint64
 	MSRFaults  uint64 // RDMSR/WRMSR answered with #GP
 	LastMSR    uint32
+	msrSeen    [32]uint32 // MSR numbers already logged
+	msrLogged  uint32
 
 	IRQs, SerialIn, Injected uint64 // inputs applied, interrupts injected
 	Waits                    uint64 // polls while halted (primary) or waiting for the log (backup)
@@ -181,38 +182,17 @@ func initFX(p uintptr) {
 	fx[28], fx[29] = 0xFF, 0xFF // MXCSR_MASK (informational)
 }
 
-// logPort reports the first access to each port no device claims. It runs
-// in VM-exit context, so it formats by hand.
+// logPort reports the first access to each port no device claims.
 func (v *VM) logPort(port uint16, write bool, size int, value uint32) {
-	var buf [192]byte
-	b := append(buf[:0], "hv: "...)
-	b = append(b, v.cfg.Name...)
+	var l logLine
+	l.str("hv: ").str(v.cfg.Name)
 	if write {
-		b = append(b, ": write to unmodelled port "...)
+		l.str(": write to unmodelled port ")
 	} else {
-		b = append(b, ": read from unmodelled port "...)
+		l.str(": read from unmodelled port ")
 	}
-	b = appendHex(b, uint64(port))
-	b = append(b, " (size "...)
-	b = append(b, byte('0'+size))
-	b = append(b, ", value "...)
-	b = appendHex(b, uint64(value))
-	b = append(b, ") at rip "...)
-	b = appendHex(b, v.rip())
-	b = append(b, ": ignored, reads give all ones (logged once per port)\n"...)
-	syscall.Write(1, b)
-}
-
-func appendHex(b []byte, x uint64) []byte {
-	b = append(b, '0', 'x')
-	n := 1
-	for x>>(4*n) != 0 && n < 16 {
-		n++
-	}
-	for i := n - 1; i >= 0; i-- {
-		b = append(b, "0123456789abcdef"[x>>(4*i)&0xF])
-	}
-	return b
+	l.hex(uint64(port)).str(" (size ").hex(uint64(size)).str(", value ").hex(uint64(value)).str(") at rip ").hex(v.rip())
+	l.str(": ignored, reads give all ones (logged once per port)").write()
 }
 
 // State returns the vCPU's state.
