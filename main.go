@@ -54,7 +54,8 @@ func run(opts map[string]string) int {
 	fmt.Printf("hv: hindsight: %d CPU(s) online (from %s)\n", boot.NumCPU(), boot.CPUSource())
 	m, err := hv.NewMachine()
 	if err != nil {
-		fmt.Printf("hv: %v\nhv: no guests can run on this machine; stopping\n", err)
+		printErr(err)
+		fmt.Println("hv: no guests can run on this machine; stopping")
 		return 0
 	}
 	fmt.Printf("hv: VT-x: %s\n", m.Features())
@@ -94,7 +95,7 @@ func run(opts map[string]string) int {
 	for _, c := range cfgs {
 		vm, err := m.NewVM(c)
 		if err != nil {
-			fmt.Printf("hv: %v\n", err)
+			printErr(err)
 			return 1
 		}
 		vms = append(vms, vm)
@@ -130,4 +131,10 @@ func runVMs(vms ...*hv.VM) {
 		}()
 	}
 	wg.Wait()
+}
+
+// printErr puts an error on the console as a line from the hypervisor
+// ("hv: ..."), without doubling the prefix errors of package hv carry.
+func printErr(err error) {
+	fmt.Println("hv:", strings.TrimPrefix(err.Error(), "hv: "))
 }

@@ -61,12 +61,12 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 func runPair(m *hv.Machine, opts map[string]string) int {
 	p, err := parsePairOptions(opts)
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	log, err := hv.NewLog(p.ring)
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	log.LagNs, log.LagRecords = p.lag.Nanoseconds(), p.lagRecords
@@ -75,13 +75,13 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Input: true,
 		VerifyEvery: p.verify, CorruptRecord: p.corrupt})
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	backup, err := m.NewVM(hv.Config{Name: "backup", CPU: 1, RAM: ramB, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true})
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	lagDesc := p.lag.String()
@@ -159,32 +159,32 @@ func monitor(primary, backup *hv.VM, log *hv.Log, period time.Duration, done <-c
 func runReplayBench(m *hv.Machine, opts map[string]string) int {
 	p, err := parsePairOptions(opts)
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	ramP, ramB := boot.GuestRAM()
 	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: 0, RAM: ramP, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Mute: true, Account: true})
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	runVMs(solo)
 	log, err := hv.NewLog(p.ring)
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	primary, err := m.NewVM(hv.Config{Name: "primary", CPU: 0, RAM: ramP, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Mute: true, Account: true})
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	backup, err := m.NewVM(hv.Config{Name: "backup", CPU: 1, RAM: ramB, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true, Account: true})
 	if err != nil {
-		fmt.Printf("hv: %v\n", err)
+		printErr(err)
 		return 1
 	}
 	runVMs(primary, backup)
