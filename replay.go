@@ -48,6 +48,14 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 	num("iterations", &p.iterations)
 	num("corrupt", &p.corrupt)
 	p.ring = int(ring)
+	if _, set := opts["ring"]; !set {
+		// Size the log to hold the lag: twice a record lag, rounded up to a
+		// power of two. The default holds a time lag of 2 s at up to 32,768
+		// records a second (the test guest logs about 2,000).
+		for uint64(p.ring) < 2*p.lagRecords {
+			p.ring *= 2
+		}
+	}
 	if s, ok := opts["status"]; ok && err == nil {
 		if p.status, err = time.ParseDuration(s); err != nil {
 			err = fmt.Errorf("status=%s: want a duration", s)
