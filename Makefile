@@ -91,6 +91,11 @@ vmtest-bochs: $(IMG)
 		-expect "hv: vm1: FAILED: VM entry failed: VM-entry failure due to invalid guest state" \
 		-expect "failed check: guest CS.AR: L=1 and D/B=1" -expect "CS   0008" \
 		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=policy" \
+		-expect "hv: vm1: read from unmodelled port 0x2f8 (size 1" \
+		-expect "vm1| testguest: unclaimed port reads all ones" -expect "hv: vm1: RDMSR 0xc0011020 at rip 0x[0-9a-f]*: not modelled, #GP(0) injected" \
+		-expect "vm1| testguest: exception 0x0d" -expect "hv: vm1: stopped: guest wrote exit status 77" \
+		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
 
 # Under QEMU TCG there is no VT-x: the image must say so and exit cleanly.
 vmtest-qemu: $(IMG)

@@ -85,10 +85,12 @@ func run(opts map[string]string) int {
 		cfgs[1].RDI = testguest.ModeTripleFault
 	case "badguest": // invalid guest state on CPU1: CS with L=1 and D=1
 		cfgs[1].Corrupt = func(g *vmx.GuestState) { g.CS.AR |= vmx.ARDB }
+	case "policy": // unmodelled port and MSR on CPU1; CPU0 runs the bring-up guest
+		cfgs[1].RDI = testguest.ModePolicy
 	case "exitbench": // exit round-trip cost, on CPU0 alone
 		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: primary, Image: hv.ExitBenchImage(), TimeExits: true}}
 	default:
-		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, bringup, triplefault, badguest, exitbench)\n", opts["vmtest"])
+		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, bringup, triplefault, badguest, policy, exitbench)\n", opts["vmtest"])
 		return 1
 	}
 	var vms []*hv.VM

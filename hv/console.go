@@ -84,6 +84,21 @@ func (l *logLine) hex(x uint64) *logLine {
 	return l
 }
 
+func (l *logLine) dec(x uint64) *logLine {
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + x%10)
+		x /= 10
+		if x == 0 {
+			break
+		}
+	}
+	l.n += copy(l.b[l.n:len(l.b)-1], d[i:])
+	return l
+}
+
 // write ends the line and writes it to the host console in one system call.
 func (l *logLine) write() {
 	l.b[l.n] = '\n'

@@ -191,7 +191,7 @@ func (v *VM) logPort(port uint16, write bool, size int, value uint32) {
 	} else {
 		l.str(": read from unmodelled port ")
 	}
-	l.hex(uint64(port)).str(" (size ").hex(uint64(size)).str(", value ").hex(uint64(value)).str(") at rip ").hex(v.rip())
+	l.hex(uint64(port)).str(" (size ").dec(uint64(size)).str(", value ").hex(uint64(value)).str(") at rip ").hex(v.rip())
 	l.str(": ignored, reads give all ones (logged once per port)").write()
 }
 

@@ -165,6 +165,8 @@ _start:
 	je	mode1
 	cmp	rax, 2
 	je	mode2
+	cmp	rax, 3
+	je	mode3
 	PUTS	"testguest: unknown mode\n"
 	mov	edi, EXIT_BAD_MODE
 	jmp	guest_exit
@@ -282,6 +284,28 @@ mode1:
 	# Not reached.
 	PUTS	"testguest: no triple fault\n"
 	mov	edi, EXIT_NO_TRIPLE_FAULT
+	jmp	guest_exit
+
+# ---------------------------------------------------------------------------
+# Mode 3: what the hypervisor does not model. A read and a write of COM2's
+# port 0x2F8 (no device there: reads must give all ones), then RDMSR of an
+# MSR no model covers, which must raise #GP: the exception handler prints it
+# and exits with EXIT_EXCEPTION + 13.
+
+mode3:
+	mov	dx, 0x2F8
+	in	al, dx
+	cmp	al, 0xFF
+	jne	1f
+	PUTS	"testguest: unclaimed port reads all ones\n"
+	jmp	2f
+1:	PUTS	"testguest: unclaimed port read something\n"
+2:	out	dx, al
+	PUTS	"testguest: rdmsr next\n"
+	mov	ecx, 0xC0011020
+	rdmsr
+	PUTS	"testguest: rdmsr did not fault\n"
+	mov	edi, EXIT_OK
 	jmp	guest_exit
 
 # ---------------------------------------------------------------------------

@@ -83,6 +83,11 @@
 // INT3: #GP, #DF, shutdown. "testguest: no triple fault" and exit 3 follow
 // only if the processor survived.
 //
+// ModePolicy (3): reads and writes port 0x2F8, where nothing is modelled
+// ("testguest: unclaimed port reads all ones" if the read gave 0xFF), then
+// "testguest: rdmsr next" and RDMSR 0xC0011020, which must raise #GP: the
+// guest prints its exception line and exits with ExitException + 13.
+//
 // ModeReplay (2), the deterministic replay test (12.65 M instructions with
 // the default 500,000 iterations, about 25 per iteration): remaps the PICs, programs the PIT at
 // 1000 Hz, enables COM1 receive interrupts and runs a memory-mixing loop with
@@ -179,6 +184,7 @@ const (
 	ModeBringUp     = 0
 	ModeTripleFault = 1
 	ModeReplay      = 2
+	ModePolicy      = 3 // unmodelled port and MSR: the hypervisor's policy
 )
 
 // Default iteration counts (when param, RSI at entry, is 0).
