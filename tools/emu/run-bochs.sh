@@ -50,6 +50,7 @@ if [ -n "$input" ]; then
 	# COM1 is a TCP connection to serialfeed, which logs and types.
 	go build -o "$work/serialfeed" ./tools/serialfeed || exit 1
 	"$work/serialfeed" -log "$log" -input "$input" -after "$after" -portfile "$work/port" -timeout "${timeout}s" &
+	feed=$!
 	for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 	com1="com1: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/port")"
 fi
@@ -69,13 +70,16 @@ sound: driver=dummy
 speaker: enabled=1, mode=dummy
 RC
 echo c >"$work/rc"
-if [ "$show" = 1 ]; then
-	tail -f "$log" --pid=$$ 2>/dev/null | tr -d '\r' &
-fi
 start=$(date +%s.%N)
-timeout --foreground -k 5 "$timeout" bochs -q -f "$work/bochsrc" -rc "$work/rc" </dev/null >"$work/stdout" 2>&1
+timeout --foreground -k 5 "$timeout" bochs -q -f "$work/bochsrc" -rc "$work/rc" </dev/null >"$work/stdout" 2>&1 &
+bochs=$!
+if [ "$show" = 1 ]; then
+	# Stream the console until Bochs ends (tail checks its PID each second).
+	tail -n +1 -f --pid=$bochs "$log" 2>/dev/null | tr -d '\r'
+fi
+wait $bochs
 status=$?
-[ -z "$input" ] || wait
+[ -z "$input" ] || wait "$feed"
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 [ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'
 echo
