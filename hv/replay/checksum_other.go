@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package replay
+
+const haveCRC32Insn = false
+
+func checksumInsn(b *[RecordSize]byte) uint32 { return checksumTable(b[:]) }
