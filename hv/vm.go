@@ -244,12 +244,14 @@ func (v *VM) Run() {
 // report turns the cause recorded in VM-exit context into Reason and prints
 // it. The VMCS is still current on this CPU, so the guest state can be read.
 func (v *VM) report() {
-	g, _ := vmx.ReadGuestState(lenient{})
-	switch v.cause {
-	case causeExitPort:
+	if v.cause == causeExitPort {
 		v.Reason = fmt.Sprintf("guest wrote exit status %d to port %#x", v.ExitStatus, exitPort)
 		fmt.Printf("hv: %s: stopped: %s after %d exits\n", v.cfg.Name, v.Reason, v.Exits)
 		return
+	}
+	vmcs := vmx.CurrentVMCS{}
+	g, _ := vmx.ReadGuestState(vmcs)
+	switch v.cause {
 	case causeTripleFault:
 		v.Reason = "triple fault (VM exit reason 2): the guest could not deliver an exception"
 	case causeEPTViolation:
@@ -259,12 +261,12 @@ func (v *VM) report() {
 	case causeUnsupportedIO:
 		v.Reason = fmt.Sprintf("unsupported port I/O (%v): string and REP I/O are not emulated", vmx.DecodeIO(v.info[0]))
 	case causeEntryFailed:
-		ctl, _ := vmx.ReadControls(lenient{})
+		ctl, _ := vmx.ReadControls(vmcs)
 		fs := vmx.CheckGuestState(&g, &ctl, &v.m.Caps)
 		v.fail("VM entry failed: %v, qualification %#x\n%s", vmx.ExitReason(v.info[0]), v.info[1], describe(fs, &g))
 		return
 	case causeEntryInsn:
-		v.entryFailed(vmx.Status(v.info[0]))
+		v.entryFailed(vmx.Status(v.info[0]), &g)
 		return
 	case causePrimaryEnded:
 		v.Reason = fmt.Sprintf("reached landmark #%d, where the primary's guest ended (%s)", v.seq, endCause(v.info[0]))
@@ -302,7 +304,7 @@ func (v *VM) setupVMCS() error {
 	if err := vmx.StatusError(vmx.VMPTRLD(v.vmcs)); err != nil {
 		return fmt.Errorf("VMPTRLD: %w", err)
 	}
-	vmcs := lenient{}
+	vmcs := vmx.CurrentVMCS{}
 	ctl := v.m.ctl
 	ctl.EPTP = v.eptp
 	// CR4.VMXE must stay set in VMX operation; the guest reads its own view.
@@ -333,42 +335,15 @@ func (v *VM) setupVMCS() error {
 	return nil
 }
 
-// lenient is the current VMCS with the fields this processor lacks treated
-// as absent: reads give 0 and writes of 0 succeed (the vmx state structs
-// cover every field of the SDM, newer CPUs' included).
-type lenient struct{ vmx.CurrentVMCS }
-
-func (l lenient) Read(f vmx.Field) (uint64, error) {
-	x, err := l.CurrentVMCS.Read(f)
-	if errors.Is(err, vmx.VMErrUnsupportedComponent) {
-		return 0, nil
-	}
-	return x, err
-}
-
-func (l lenient) Write(f vmx.Field, x uint64) error {
-	err := l.CurrentVMCS.Write(f, x)
-	if x == 0 && errors.Is(err, vmx.VMErrUnsupportedComponent) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("VMWRITE %v = %#x: %w", f, x, err)
-	}
-	return nil
-}
-
 // entryFailed reports a VMLAUNCH/VMRESUME that failed as an instruction:
 // the VM-instruction error by number and name, the checks of the SDM that
 // the current settings break, and the guest state.
-func (v *VM) entryFailed(st vmx.Status) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "VM entry failed: %v", vmx.StatusError(st))
-	ctl, _ := vmx.ReadControls(lenient{})
-	host, _ := vmx.ReadHostState(lenient{})
-	g, _ := vmx.ReadGuestState(lenient{})
-	fs := append(vmx.CheckControls(&ctl, &g, &v.m.Caps), vmx.CheckHostState(&host, &ctl, &v.m.Caps)...)
-	fs = append(fs, vmx.CheckGuestState(&g, &ctl, &v.m.Caps)...)
-	v.fail("%s\n%s", b.String(), describe(fs, &g))
+func (v *VM) entryFailed(st vmx.Status, g *vmx.GuestState) {
+	ctl, _ := vmx.ReadControls(vmx.CurrentVMCS{})
+	host, _ := vmx.ReadHostState(vmx.CurrentVMCS{})
+	fs := append(vmx.CheckControls(&ctl, g, &v.m.Caps), vmx.CheckHostState(&host, &ctl, &v.m.Caps)...)
+	fs = append(fs, vmx.CheckGuestState(g, &ctl, &v.m.Caps)...)
+	v.fail("VM entry failed: %v\n%s", vmx.StatusError(st), describe(fs, g))
 }
 
 // divergence describes where the backup left the primary's path: both

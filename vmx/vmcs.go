@@ -1,6 +1,9 @@
 package vmx
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // VMCS is access to the fields of one VMCS. The machine layer implements it
 // with VMREAD and VMWRITE on the current VMCS (a failed instruction returns
@@ -199,7 +202,7 @@ func writeRefs(v VMCS, refs []fieldRef) error {
 			if x == 0 && errors.As(err, &ie) && ie == VMErrUnsupportedComponent {
 				continue
 			}
-			return err
+			return fmt.Errorf("VMWRITE %v = %#x: %w", r.f, x, err)
 		}
 	}
 	return nil

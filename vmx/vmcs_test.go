@@ -2,6 +2,7 @@ package vmx
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -92,7 +93,11 @@ func TestStateUnsupportedFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.IA32PKRS = 1
-	if err := g.Write(u); err == nil {
+	err := g.Write(u)
+	var ie InstructionError
+	if err == nil {
 		t.Error("a nonzero value for an unsupported field was dropped silently")
+	} else if !errors.As(err, &ie) || ie != VMErrUnsupportedComponent || !strings.Contains(err.Error(), "VMWRITE") {
+		t.Errorf("error %q does not name the VMWRITE and its VM-instruction error", err)
 	}
 }
