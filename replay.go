@@ -215,14 +215,11 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of primary time: %.0f records/s, %.0f bytes/s\n",
 		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
 	same := "identical"
-	if ph, _ := primary.OutputHash(); ph != backupHash(backup) {
+	ph, _ := primary.OutputHash()
+	bh, _ := backup.OutputHash()
+	if ph != bh {
 		same = "DIFFERENT"
 	}
 	fmt.Printf("bench: done (outputs %s)\n", same)
 	return 0
-}
-
-func backupHash(vm *hv.VM) uint64 {
-	h, _ := vm.OutputHash()
-	return h
 }

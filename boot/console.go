@@ -2,6 +2,7 @@ package boot
 
 import (
 	"sync/atomic"
+	"unsafe"
 
 	"hindsight/apic"
 )
@@ -106,14 +107,7 @@ func putc(b byte) {
 	outb(com1+uartTHR, b)
 }
 
-func puts(s string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			putc('\r')
-		}
-		putc(s[i])
-	}
-}
+func puts(s string) { putBytes(unsafe.Slice(unsafe.StringData(s), len(s))) }
 
 func putBytes(b []byte) {
 	for _, c := range b {

@@ -27,7 +27,7 @@ func (w *lineWriter) init(tag string) {
 
 func (w *lineWriter) putByte(b byte) {
 	w.bytes++
-	w.hash = (w.hash ^ uint64(b)) * fnvPrime
+	w.hash = mix(w.hash, uint64(b))
 	switch {
 	case b == '\r':
 		return

@@ -44,7 +44,7 @@ func ramDigest(ram []byte) uint64 {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(ram))), len(ram)/8)
 	h := uint64(fnvOffset)
 	for _, w := range words {
-		h = (h ^ w) * fnvPrime
+		h = mix(h, w)
 	}
 	return h
 }

@@ -51,10 +51,10 @@ func synchronous(r vmx.BasicExitReason) bool {
 	return false
 }
 
-// pitNow is the primary's device time: PIT input-clock ticks since the VM
-// started, from the host TSC.
-func (v *VM) pitNow() uint64 {
-	hi, lo := bits.Mul64(boot.TSC()-v.tsc0, dev.PITHz)
+// pitNow is the primary's device time at host TSC tsc: PIT input-clock
+// ticks since the VM started.
+func (v *VM) pitNow(tsc uint64) uint64 {
+	hi, lo := bits.Mul64(tsc-v.tsc0, dev.PITHz)
 	q, _ := bits.Div64(hi%v.tscHz, lo, v.tscHz)
 	return q
 }
@@ -67,7 +67,7 @@ func (v *VM) afterExit() {
 	default:
 		v.pollEvents()
 		if v.cfg.Role == Primary && v.seq-v.lastLogged >= progressEvery {
-			v.logRecord(kindProgress, 0, 0, v.nowNs(), 0, 0)
+			v.logRecord(kindProgress, 0, 0, v.cfg.Log.now(), 0, 0)
 		}
 	}
 	if v.cfg.VerifyEvery != 0 && v.seq%v.cfg.VerifyEvery == 0 && v.state == Running {
@@ -83,8 +83,9 @@ func (v *VM) pollEvents() {
 	if v.tickDeadline == ^uint64(0) && !v.cfg.Input {
 		return // the PIT is not programmed and no input is wanted
 	}
-	if t := boot.TSC(); t >= v.tickDeadline {
-		now := v.pitNow()
+	t := boot.TSC()
+	if t >= v.tickDeadline {
+		now := v.pitNow(t)
 		if v.pc.PIT.Advance(now) > 0 {
 			v.raiseIRQ(0)
 		}
@@ -98,7 +99,7 @@ func (v *VM) pollEvents() {
 	if !v.cfg.Input {
 		return
 	}
-	if t := boot.TSC(); t >= v.nextPoll {
+	if t >= v.nextPoll {
 		v.nextPoll = t + v.tscHz*serialPollNs/1e9
 		if !v.inPending {
 			v.inByte, v.inPending = boot.ConsoleRead()

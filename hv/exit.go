@@ -97,8 +97,7 @@ func (v *VM) reinject() {
 		return
 	}
 	code, _ := vmx.VMREAD(vmx.IDTVectoringErrorCode)
-	n, _ := vmx.VMREAD(vmx.VMExitInstructionLength)
-	if j, ok := vmx.Reinject(uint32(info), uint32(code), uint32(n)); ok {
+	if j, ok := vmx.Reinject(uint32(info), uint32(code), uint32(v.regs.ExitInstrLen)); ok {
 		vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
 		vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))
 		vmx.VMWRITE(vmx.EntryInstructionLength, uint64(j.InstrLen))

@@ -33,8 +33,9 @@ const (
 
 // Log is the shared ring and its lag policy.
 type Log struct {
-	ring *ringbuf.Ring
-	tsc0 uint64 // the time base of the primary and the backup
+	ring  *ringbuf.Ring
+	tsc0  uint64 // the time base of the primary and the backup
+	tscHz uint64
 	// Lag: the backup consumes a record only once it is LagNs old (by the
 	// primary's clock) and LagRecords newer ones follow it.
 	LagNs      int64
@@ -56,7 +57,7 @@ func NewLog(records int) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{ring: r, tsc0: boot.TSC()}, nil
+	return &Log{ring: r, tsc0: boot.TSC(), tscHz: boot.ReadStats().TSCHz}, nil
 }
 
 // Age returns how long ago the oldest record the backup has not consumed
@@ -66,7 +67,7 @@ func (l *Log) Age() time.Duration {
 	if !ok {
 		return 0
 	}
-	now := (boot.TSC() - l.tsc0) * 1000 / (boot.ReadStats().TSCHz / 1e6)
+	now := l.now()
 	if now < s {
 		return 0
 	}
@@ -76,8 +77,9 @@ func (l *Log) Age() time.Duration {
 // Stats returns the ring's counters.
 func (l *Log) Stats() ringbuf.Stats { return l.ring.Stats() }
 
-// nowNs is the host's monotonic time for record stamps and the lag.
-func (v *VM) nowNs() uint64 { return (boot.TSC() - v.tsc0) * 1000 / (v.tscHz / 1e6) }
+// now is the log's clock, for record stamps and the lag: ns since the log
+// was made, the same on the primary's and the backup's CPU.
+func (l *Log) now() uint64 { return (boot.TSC() - l.tsc0) * 1000 / (l.tscHz / 1e6) }
 
 // logRecord appends a record stamped with the current landmark. On a full
 // ring the primary waits for the backup: that is a stall, counted.
@@ -91,9 +93,9 @@ func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 u
 	}
 	r.Encode(v.recBuf[:])
 	ring := v.cfg.Log.ring
-	if !ring.TryWriteStamp(v.recBuf[:], v.nowNs()) {
+	if !ring.TryWriteStamp(v.recBuf[:], v.cfg.Log.now()) {
 		v.Stalls++
-		for !ring.TryWriteStamp(v.recBuf[:], v.nowNs()) {
+		for !ring.TryWriteStamp(v.recBuf[:], v.cfg.Log.now()) {
 			pauseSpin()
 		}
 	}
@@ -125,7 +127,7 @@ func (v *VM) awaitHead() (*replay.Record, bool) {
 	for {
 		if b, err := l.ring.Peek(1); err == nil && len(b) > 0 {
 			stamp, _ := l.ring.OldestStamp()
-			young := l.LagNs - int64(v.primaryNow()-stamp)
+			young := l.LagNs - int64(l.now()-stamp)
 			// A full log releases the backup whatever the lag: the primary is
 			// stalled on it (a lag larger than the log cannot be kept).
 			full := l.ring.InFlight() >= uint64(l.ring.Capacity())
@@ -163,9 +165,6 @@ func idle(ns int64) {
 }
 
 const maxIdleNs = 10_000_000
-
-// primaryNow is the primary's clock: both VMs take tsc0 from the Log.
-func (v *VM) primaryNow() uint64 { return v.nowNs() }
 
 // primaryDone: once the primary logged its end, the lag no longer holds
 // the backup back (there is nothing newer to wait for).

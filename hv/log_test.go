@@ -16,7 +16,7 @@ func hostLog(t testing.TB, records int) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Log{ring: r}
+	return &Log{ring: r, tscHz: 3e9}
 }
 
 // BenchmarkLogRecord is the primary's cost of logging one record.
