@@ -13,18 +13,13 @@ var guestRAM struct {
 
 // cmdlineValue returns the text after "key=" in the command line.
 func cmdlineValue(key string) []byte {
-	s := bootInfo.cmdline[:bootInfo.cmdlen]
-	for i := 0; i+len(key)+1 <= len(s); i++ {
-		if (i == 0 || s[i-1] == ' ') && string(s[i:i+len(key)]) == key && s[i+len(key)] == '=' {
-			j := i + len(key) + 1
-			k := j
-			for k < len(s) && s[k] != ' ' {
-				k++
-			}
-			return s[j:k]
-		}
+	w := cmdlineWord(func(w []byte) bool {
+		return len(w) > len(key) && w[len(key)] == '=' && string(w[:len(key)]) == key
+	})
+	if w == nil {
+		return nil
 	}
-	return nil
+	return w[len(key)+1:]
 }
 
 // parseSize reads "64M", "1G", "4096K" or plain bytes; ok is false on

@@ -1,6 +1,9 @@
 package boot
 
-import "unsafe"
+import (
+	"bytes"
+	"unsafe"
+)
 
 // Kernel start on the bootstrap processor. kmain runs on bootStack in
 // kernel context (interrupts off, GS/FS set up by start64) and returns into
@@ -268,12 +271,22 @@ func parseCmdline() {
 
 // cmdlineHas reports whether word appears as a whole word in the command line.
 func cmdlineHas(word string) bool {
+	return cmdlineWord(func(w []byte) bool { return string(w) == word }) != nil
+}
+
+// cmdlineWord returns the first space-separated word of the command line
+// that match accepts, or nil.
+func cmdlineWord(match func(w []byte) bool) []byte {
 	s := bootInfo.cmdline[:bootInfo.cmdlen]
-	for i := 0; i+len(word) <= len(s); i++ {
-		if (i == 0 || s[i-1] == ' ') && string(s[i:i+len(word)]) == word &&
-			(i+len(word) == len(s) || s[i+len(word)] == ' ') {
-			return true
+	for len(s) > 0 {
+		n := bytes.IndexByte(s, ' ')
+		if n < 0 {
+			n = len(s)
 		}
+		if w := s[:n]; len(w) > 0 && match(w) {
+			return w
+		}
+		s = s[min(n+1, len(s)):]
 	}
-	return false
+	return nil
 }

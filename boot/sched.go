@@ -137,30 +137,41 @@ func makeRunnable(idx int32) {
 
 // dequeue removes and returns the first queued thread allowed on CPU id.
 func dequeue(id int) int32 {
+	k := firstFor(id)
+	if k < 0 {
+		return -1
+	}
+	idx := runq.q[(runq.head+k)%maxThreads]
+	for j := k; j > 0; j-- { // close the gap, keeping FIFO order
+		runq.q[(runq.head+j)%maxThreads] = runq.q[(runq.head+j-1)%maxThreads]
+	}
+	runq.head = (runq.head + 1) % maxThreads
+	runq.n--
+	return idx
+}
+
+// firstFor returns the queue position of the first thread allowed on CPU
+// id, or -1.
+func firstFor(id int) int {
 	for k := 0; k < runq.n; k++ {
-		pos := (runq.head + k) % maxThreads
-		idx := runq.q[pos]
-		if threads[idx].affinity&(1<<uint(id)) == 0 {
-			continue
+		if threads[runq.q[(runq.head+k)%maxThreads]].affinity&(1<<uint(id)) != 0 {
+			return k
 		}
-		for j := k; j > 0; j-- { // close the gap, keeping FIFO order
-			runq.q[(runq.head+j)%maxThreads] = runq.q[(runq.head+j-1)%maxThreads]
-		}
-		runq.head = (runq.head + 1) % maxThreads
-		runq.n--
-		return idx
 	}
 	return -1
 }
 
 // runnableFor reports whether a queued thread could run on CPU id.
-func runnableFor(id int) bool {
-	for k := 0; k < runq.n; k++ {
-		if threads[runq.q[(runq.head+k)%maxThreads]].affinity&(1<<uint(id)) != 0 {
-			return true
+func runnableFor(id int) bool { return firstFor(id) >= 0 }
+
+// threadByTID returns the live thread with Linux thread ID tid, or nil.
+func threadByTID(tid uint64) *thread {
+	for i := range threads {
+		if t := &threads[i]; t.state != tsFree && uint64(t.tid) == tid {
+			return t
 		}
 	}
-	return false
+	return nil
 }
 
 // schedule decides what c runs next: the current thread if it is still

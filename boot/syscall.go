@@ -411,17 +411,15 @@ func sysTgkillImpl(tid uint64, sig int) uint64 {
 	if sig < 1 || sig > nsig {
 		return errno(EINVAL)
 	}
-	for i := range threads {
-		t := &threads[i]
-		if t.state != tsFree && uint64(t.tid) == tid {
-			queueSignal(t, sig, siTkill, 0)
-			if t.state == tsRunning && t.cpu >= 0 && int(t.cpu) != thisCPU().id {
-				lapic.SendIPI(cpus[t.cpu].apicID, vecWakeup) // deliver now, not at the next tick
-			}
-			return 0
-		}
+	t := threadByTID(tid)
+	if t == nil {
+		return errno(ESRCH)
 	}
-	return errno(ESRCH)
+	queueSignal(t, sig, siTkill, 0)
+	if t.state == tsRunning && t.cpu >= 0 && int(t.cpu) != thisCPU().id {
+		lapic.SendIPI(cpus[t.cpu].apicID, vecWakeup) // deliver now, not at the next tick
+	}
+	return 0
 }
 
 // Threads and scheduling.
@@ -473,13 +471,7 @@ func sysSchedSetaffinityImpl(t *thread, pid, size, mask uint64) uint64 {
 	}
 	target := t
 	if pid != 0 && pid != uint64(t.tid) {
-		target = nil
-		for i := range threads {
-			if threads[i].state != tsFree && uint64(threads[i].tid) == pid {
-				target = &threads[i]
-			}
-		}
-		if target == nil {
+		if target = threadByTID(pid); target == nil {
 			return errno(ESRCH)
 		}
 	}
