@@ -105,18 +105,20 @@ vmtest-qemu: $(IMG)
 # Record and replay in Bochs. replay-bochs: the primary and a lagging backup
 # run the test guest's replay mode for more than 100,000 landmarks and 1,000
 # timer interrupts with text typed into COM1; every digest must match, the
-# outputs must be identical and the lag within its bound. Then a wrong value
-# in the log must be caught as a divergence at the first digest after it,
-# and a log far too small for the lag must stall the primary without losing
-# a record.
+# outputs must be identical and the lag within its bound. Then a wrong tick
+# in the log must be caught as a divergence at its own landmark, a wrong
+# RDTSC value by the first digest after it, and a log far too small for the
+# lag must stall the primary without losing a record.
 REPLAY := guestmem=32M iterations=9000000 lag=500ms verify=20000
 replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 900 -cmdline "$(REPLAY)" -log build/replay.log \
 		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: lag:"
 	tools/emu/check-replay.sh build/replay.log 100000 1000 $$(wc -c < tools/emu/serial-input.txt)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=1000 corrupt=300" \
-		-log build/replay-corrupt.log -expect "hv: lag:"
-	tools/emu/check-divergence.sh build/replay-corrupt.log
+	for c in irq:150 rdtsc:300; do \
+		tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=1000 corrupt=$$c" \
+			-log build/replay-corrupt-$${c%:*}.log -expect "hv: lag:" && \
+		tools/emu/check-divergence.sh build/replay-corrupt-$${c%:*}.log || exit 1; \
+	done
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=5000 ring=16 lag=1000" \
 		-log build/replay-stall.log -expect "hv: lag:"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls

@@ -20,7 +20,8 @@ type pairOptions struct {
 	verify     uint64        // digest every so many landmarks
 	status     time.Duration // status line period
 	iterations uint64        // the test guest's work
-	corrupt    uint64        // test hook: alter the n-th logged value
+	corrupt    uint64        // test hook: alter the n-th logged value...
+	corruptOf  replay.Kind   // ...of this kind, if set
 }
 
 func parsePairOptions(opts map[string]string) (pairOptions, error) {
@@ -46,7 +47,9 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 	num("ring", &ring)
 	num("verify", &p.verify)
 	num("iterations", &p.iterations)
-	num("corrupt", &p.corrupt)
+	if s, ok := opts["corrupt"]; ok && err == nil {
+		p.corruptOf, p.corrupt, err = parseCorrupt(s)
+	}
 	p.ring = int(ring)
 	if _, set := opts["ring"]; !set {
 		// Size the log to hold the lag: twice a record lag, rounded up to a
@@ -62,6 +65,24 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		}
 	}
 	return p, err
+}
+
+// parseCorrupt reads the test hook's [KIND:]N.
+func parseCorrupt(s string) (replay.Kind, uint64, error) {
+	var k replay.Kind
+	count := s
+	if name, n, ok := strings.Cut(s, ":"); ok {
+		var known bool
+		if k, known = replay.ParseKind(name); !known || k == replay.KindDigest || k == replay.KindProgress || k == replay.KindEnd {
+			return 0, 0, fmt.Errorf("corrupt=%s: %q is not a kind of input record (rdtsc, portin, irq, serialin)", s, name)
+		}
+		count = n
+	}
+	n, err := strconv.ParseUint(count, 0, 64)
+	if err != nil || n == 0 {
+		return 0, 0, fmt.Errorf("corrupt=%s: want [KIND:]N, N >= 1 (corrupt=300, corrupt=irq:150)", s)
+	}
+	return k, n, nil
 }
 
 // runPair runs the test guest as a primary on CPU0 and a lagging backup on
@@ -81,7 +102,7 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	ramP, ramB := boot.GuestRAM()
 	primary, err := m.NewVM(hv.Config{Name: "primary", CPU: 0, RAM: ramP, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Input: true,
-		VerifyEvery: p.verify, CorruptRecord: p.corrupt})
+		VerifyEvery: p.verify, CorruptRecord: p.corrupt, CorruptKind: p.corruptOf})
 	if err != nil {
 		printErr(err)
 		return 1
@@ -119,8 +140,8 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	}
 	fmt.Printf("hv: console input interrupts: CPU0 %d, CPU1 %d\n", boot.ConsoleIRQs(0), boot.ConsoleIRQs(1))
 	if primary.CorruptedAt != 0 {
-		fmt.Printf("hv: test hook: the primary logged a wrong %v value at landmark #%d (record %d); digests every %d landmarks\n",
-			primary.CorruptedKind, primary.CorruptedAt, p.corrupt, p.verify)
+		fmt.Printf("hv: test hook: the primary logged a wrong %v value at landmark #%d (record %s); digests every %d landmarks\n",
+			primary.CorruptedKind, primary.CorruptedAt, opts["corrupt"], p.verify)
 	}
 	bound := p.lag + p.lag/2 + 500*time.Millisecond
 	verdict := "within bound"

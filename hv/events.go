@@ -6,6 +6,7 @@ import (
 
 	"hindsight/boot"
 	"hindsight/hv/dev"
+	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
 
@@ -19,8 +20,10 @@ import (
 // both sides: if the guest's PIC has an interrupt and the guest can take
 // it, it is injected now; if not, interrupt-window exiting makes the
 // instruction boundary where it can take it another synchronous exit.
-// Asynchronous exits (external interrupt, preemption timer) are invisible
-// to the guest and do not count.
+// The primary's input records carry the outcome (the interrupt requested
+// and the one delivered), and the backup checks its own against it, so a
+// wrong input is reported at its landmark. Asynchronous exits (external
+// interrupt, preemption timer) are invisible to the guest and do not count.
 
 // Role is what a VM is to the log.
 type Role uint8
@@ -73,7 +76,26 @@ func (v *VM) afterExit() {
 	if v.cfg.VerifyEvery != 0 && v.seq%v.cfg.VerifyEvery == 0 && v.state == Running {
 		v.verify()
 	}
-	v.inject()
+	delivered := v.inject()
+	switch {
+	case v.nstaged > 0: // Primary: input records wait for the injection
+		v.flushLog(delivered)
+	case v.checkInjection && v.state == Running: // Backup: input records were replayed
+		v.checkInjected(v.requested(delivered), delivered)
+	}
+}
+
+// requested is, as a code, the interrupt the guest's PIC asked for before
+// inject delivered the one given (or NoVector): a delivered interrupt was
+// the one asked for, and without a delivery the PIC is as it was.
+func (v *VM) requested(delivered uint64) uint64 {
+	if delivered != replay.NoVector {
+		return delivered
+	}
+	if vec, ok := v.pc.PIC.PendingVector(); ok {
+		return replay.VectorCode(vec)
+	}
+	return replay.NoVector
 }
 
 // pollEvents applies the outside world's inputs that are due: a timer tick
@@ -127,30 +149,32 @@ func (v *VM) serialIn(b byte) {
 // inject gives the guest the PIC's highest-priority interrupt if it can
 // take one now, else asks for an exit at the first instruction boundary
 // where it can (SDM Vol. 3C §27.3.2.5 blocking; §26.7.5 interrupt window).
-func (v *VM) inject() {
+// It returns the code of the vector delivered, or NoVector.
+func (v *VM) inject() uint64 {
 	if v.injected {
 		v.injected = false
-		return // an exception is being injected at this entry already
+		return replay.NoVector // an exception is being injected at this entry already
 	}
 	irr, _, imr := v.pc.PIC.Registers()
 	if irr&^imr == 0 {
 		v.setIRQWindow(false) // no unmasked request: the common case
-		return
+		return replay.NoVector
 	}
 	if _, ok := v.pc.PIC.PendingVector(); !ok {
 		v.setIRQWindow(false)
-		return
+		return replay.NoVector
 	}
 	rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
 	intr, _ := vmx.VMREAD(vmx.GuestInterruptibility)
 	if rflags&rflagsIF == 0 || vmx.Interruptibility(intr)&(vmx.BlockingBySTI|vmx.BlockingByMOVSS) != 0 {
 		v.setIRQWindow(true)
-		return
+		return replay.NoVector
 	}
 	vec := v.pc.PIC.Acknowledge()
 	vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(vmx.InjectExternal(vec).Info))
 	v.Injected++
 	v.setIRQWindow(false)
+	return replay.VectorCode(vec)
 }
 
 func (v *VM) setIRQWindow(on bool) {

@@ -29,6 +29,11 @@ const (
 	// learn that nothing happened: the primary logs a progress record after
 	// this many landmarks without another record.
 	progressEvery = 512
+
+	// stageRecords bounds the records of one exit held back until its
+	// injection is decided. A landmark with more (a guest halted with its
+	// timer masked collects ticks) writes the first ones early.
+	stageRecords = 8
 )
 
 // Log is the shared ring and its lag policy.
@@ -81,25 +86,59 @@ func (l *Log) Stats() ringbuf.Stats { return l.ring.Stats() }
 // was made, the same on the primary's and the backup's CPU.
 func (l *Log) now() uint64 { return (boot.TSC() - l.tsc0) * 1000 / (l.tscHz / 1e6) }
 
-// logRecord appends a record stamped with the current landmark. On a full
-// ring the primary waits for the backup: that is a stall, counted.
+// logRecord logs a record stamped with the current landmark. The records
+// of inputs that raise a PIC line, and any after them in the same exit,
+// are held back until flushLog, once the exit's injection is decided; the
+// others, the RDTSC results and port reads of most exits, go straight to
+// the log.
 func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 uint64) {
-	v.nlogged++
-	r := &v.rec
-	*r = replay.Record{Kind: k, Port: port, Size: size, Seq: v.seq, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
-	if v.nlogged == v.cfg.CorruptRecord {
-		r.Value ^= 1 // test hook: this logged value is wrong
-		v.CorruptedAt, v.CorruptedKind = v.seq, k
+	r := replay.Record{Kind: k, Port: port, Size: size, Seq: v.seq, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
+	if v.cfg.CorruptRecord != 0 && (v.cfg.CorruptKind == 0 || v.cfg.CorruptKind == k) {
+		v.hookCount++
+		if v.hookCount == v.cfg.CorruptRecord {
+			r.Value ^= 1 // test hook: this logged value is wrong
+			v.CorruptedAt, v.CorruptedKind = v.seq, k
+		}
 	}
+	v.lastLogged = v.seq
+	if v.nstaged == 0 && k != kindIRQ && k != kindSerialIn {
+		v.writeLog(&r, v.cfg.Log.now())
+		return
+	}
+	if v.nstaged == len(v.staged) {
+		v.flushLog(replay.NoVector) // still waiting (HLT): nothing delivered yet
+	}
+	v.staged[v.nstaged] = r
+	v.nstaged++
+}
+
+// flushLog writes the held-back records to the log. The records of the
+// inputs that raise a PIC line carry the outcome, for the backup to check:
+// the interrupt the PIC requested after this landmark's inputs and the one
+// delivered at the coming VM entry.
+func (v *VM) flushLog(delivered uint64) {
+	stamp := v.cfg.Log.now()
+	for i := range v.staged[:v.nstaged] {
+		r := &v.staged[i]
+		if r.Kind == kindIRQ || r.Kind == kindSerialIn {
+			r.Value2, r.Value3 = v.requested(delivered), delivered
+		}
+		v.writeLog(r, stamp)
+	}
+	v.nstaged = 0
+}
+
+// writeLog appends a record to the log. On a full ring the primary waits
+// for the backup: that is a stall, counted.
+func (v *VM) writeLog(r *replay.Record, stamp uint64) {
 	r.Encode(v.recBuf[:])
 	ring := v.cfg.Log.ring
-	if !ring.TryWriteStamp(v.recBuf[:], v.cfg.Log.now()) {
+	if !ring.TryWriteStamp(v.recBuf[:], stamp) {
 		v.Stalls++
 		for !ring.TryWriteStamp(v.recBuf[:], v.cfg.Log.now()) {
 			pauseSpin()
 		}
 	}
-	v.lastLogged = v.seq
 }
 
 // logEvent records an input of the primary at the current landmark.
@@ -213,9 +252,11 @@ func (v *VM) replayEvents() {
 		case kindIRQ:
 			v.pc.PIC.PulseIRQ(int(r.Value))
 			v.IRQs++
+			v.input, v.checkInjection = *r, true
 		case kindSerialIn:
 			v.pc.Receive(byte(r.Value))
 			v.SerialIn++
+			v.input, v.checkInjection = *r, true
 		case kindDigest:
 			regs, mem, out := v.digest()
 			if regs != r.Value || mem != r.Value2 || out != r.Value3 {
@@ -233,6 +274,19 @@ func (v *VM) replayEvents() {
 			return
 		}
 		v.consume()
+	}
+}
+
+// checkInjected is the backup's check after the injection at a landmark
+// with an input record (checkInjection): the interrupt its PIC requested
+// and the one it delivered must be the primary's. A wrong or missing input
+// shows here, at its own landmark, before the guest's path departs.
+func (v *VM) checkInjected(requested, delivered uint64) {
+	v.checkInjection = false
+	if requested != v.input.Value2 || delivered != v.input.Value3 {
+		v.mine[0], v.mine[1] = requested, delivered
+		v.interruptMismatch = true
+		v.end(causeDivergence, 0, 0)
 	}
 }
 

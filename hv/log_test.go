@@ -42,6 +42,7 @@ func TestLogRoundTrip(t *testing.T) {
 	for i := uint64(1); i <= 10; i++ {
 		p.seq, p.regs.ExitRIP = i, 0x1000+i
 		p.logRecord(kindRDTSC, 0, 0, i*100, 0, 0)
+		p.flushLog(replay.NoVector)
 	}
 	p.state = Stopped // lets the backup take records without waiting for the lag
 	for i := uint64(1); i <= 10; i++ {
@@ -54,9 +55,86 @@ func TestLogRoundTrip(t *testing.T) {
 	// A record at another RIP is a divergence.
 	p.seq, p.regs.ExitRIP = 11, 0x2000
 	p.logRecord(kindRDTSC, 0, 0, 1, 0, 0)
+	p.flushLog(replay.NoVector)
 	bk.seq, bk.regs.ExitRIP = 11, 0x2001
 	if _, ok := bk.replayValue(kindRDTSC, 0); ok || bk.cause != causeDivergence {
 		t.Fatalf("RIP mismatch not reported: cause %d", bk.cause)
+	}
+}
+
+// An input record reaches the log once the exit's injection is decided,
+// with what the primary's PIC requested and what the guest was given; the
+// records after it in that exit wait with it. The backup checks its own
+// interrupts against the primary's.
+func TestInjectionCheck(t *testing.T) {
+	l := hostLog(t, 64)
+	p := &VM{cfg: Config{Role: Primary, Log: l}, tscHz: 3e9}
+	p.seq, p.regs.ExitRIP = 7, 0x1234
+	p.logRecord(kindRDTSC, 0, 0, 99, 0, 0)
+	if l.ring.InFlight() != 1 {
+		t.Fatalf("an RDTSC record was held back")
+	}
+	p.logRecord(kindIRQ, 0, 0, 0, 0, 0)
+	p.logRecord(kindProgress, 0, 0, 5, 0, 0)
+	if l.ring.InFlight() != 1 {
+		t.Fatalf("%d records in the log before the injection was decided, want 1", l.ring.InFlight())
+	}
+	p.flushLog(replay.VectorCode(0x20))
+	if l.ring.InFlight() != 3 {
+		t.Fatalf("%d records in the log after the flush, want 3", l.ring.InFlight())
+	}
+	var got [3]replay.Record
+	for i := range got {
+		b, _ := l.ring.Peek(1)
+		if err := replay.Decode(b, &got[i]); err != nil {
+			t.Fatal(err)
+		}
+		l.ring.Release(1)
+	}
+	if got[0].Kind != kindRDTSC || got[0].Value2 != 0 || got[1].Value2 != 0x120 || got[1].Value3 != 0x120 ||
+		got[2].Kind != kindProgress || got[2].Value2 != 0 {
+		t.Fatalf("logged %v, %v, %v", got[0], got[1], got[2])
+	}
+
+	bk := &VM{cfg: Config{Role: Backup, Log: l}, state: Running, seq: 7}
+	bk.regs.ExitRIP = 0x1234
+	bk.input, bk.checkInjection = got[1], true
+	bk.checkInjected(replay.VectorCode(0x20), replay.VectorCode(0x20))
+	if bk.state != Running || bk.checkInjection {
+		t.Fatalf("matching interrupts: state %v, check pending %v", bk.state, bk.checkInjection)
+	}
+	bk.input, bk.checkInjection = got[1], true
+	bk.checkInjected(replay.VectorCode(0x21), replay.NoVector)
+	if bk.cause != causeDivergence {
+		t.Fatalf("a different interrupt is not a divergence (cause %d)", bk.cause)
+	}
+	want := "DIVERGENCE at landmark #7 rip 0x1234: interrupt delivery differs after the input " +
+		"#7 rip=0x1234 IRQ line=0 requested=vector 0x20 delivered=vector 0x20: " +
+		"the backup's PIC requests vector 0x21 and the guest was given none"
+	if msg := bk.divergence(); msg != want {
+		t.Fatalf("report:\n got %q\nwant %q", msg, want)
+	}
+}
+
+// A landmark with more records than the stage holds writes the first ones
+// early; none is lost or reordered.
+func TestStageOverflow(t *testing.T) {
+	l := hostLog(t, 64)
+	p := &VM{cfg: Config{Role: Primary, Log: l}, tscHz: 3e9}
+	for i := range stageRecords + 3 {
+		p.logRecord(kindIRQ, 0, 0, uint64(i%16), 0, 0)
+	}
+	p.flushLog(replay.NoVector)
+	for i := range stageRecords + 3 {
+		var r replay.Record
+		b, _ := l.ring.Peek(1)
+		if err := replay.Decode(b, &r); err != nil || r.Value != uint64(i%16) {
+			t.Fatalf("record %d: %v %v", i, r, err)
+		}
+		l.ring.Release(1)
+	}
+	if l.ring.InFlight() != 0 {
+		t.Fatalf("%d records left", l.ring.InFlight())
 	}
 }
 

@@ -43,11 +43,12 @@ type Config struct {
 
 	// Log and replay (events.go, log.go).
 	Role          Role
-	Log           *Log   // Primary and Backup: the shared log
-	Peer          *VM    // Backup: its primary (to see when it has ended)
-	Input         bool   // the host console's input goes to this VM's COM1
-	VerifyEvery   uint64 // Primary: log state digests every so many landmarks
-	CorruptRecord uint64 // test hook: the n-th record logged carries a wrong value
+	Log           *Log        // Primary and Backup: the shared log
+	Peer          *VM         // Backup: its primary (to see when it has ended)
+	Input         bool        // the host console's input goes to this VM's COM1
+	VerifyEvery   uint64      // Primary: log state digests every so many landmarks
+	CorruptRecord uint64      // test hook: the n-th record logged carries a wrong value...
+	CorruptKind   replay.Kind // ...counting only records of this kind, if set
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -83,12 +84,18 @@ type VM struct {
 	inByte              byte
 	inPending           bool
 	injected, irqWindow bool
-	rec                 replay.Record
+	staged              [stageRecords]replay.Record // Primary: records held back until the injection (flushLog)
+	nstaged             int
 	recBuf              [replay.RecordSize]byte
-	nlogged, lastLogged uint64
+	rec                 replay.Record // Backup: the head record
+	hookCount           uint64        // records the CorruptRecord hook has counted
+	lastLogged          uint64
 	haveHead            bool
 	badRecord           [replay.RecordSize]byte
-	mine                [3]uint64 // the backup's digests at a digest mismatch
+	input               replay.Record // Backup: the last input record of this landmark
+	checkInjection      bool          // and whether there is one
+	interruptMismatch   bool          // the divergence is in the interrupts requested or delivered
+	mine                [3]uint64     // the backup's digests or interrupts at a mismatch
 	expected            replay.Kind
 	expectedPort        uint16
 
@@ -237,6 +244,7 @@ func (v *VM) Run() {
 	v.out.flush()
 	if v.cfg.Role == Primary {
 		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
+		v.flushLog(replay.NoVector)
 	}
 	v.report()
 }
@@ -355,6 +363,10 @@ func (v *VM) divergence() string {
 		return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: state digests differ (registers: primary %#x backup %#x; "+
 			"memory: primary %#x backup %#x; output: primary %#x backup %#x); last matching digest before it: %d matched",
 			r.Seq, r.RIP, r.Value, v.mine[0], r.Value2, v.mine[1], r.Value3, v.mine[2], v.Verified)
+	case v.interruptMismatch:
+		return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: interrupt delivery differs after the input %v: "+
+			"the backup's PIC requests %s and the guest was given %s",
+			v.seq, v.rip(), v.input, replay.AppendCode(nil, v.mine[0]), replay.AppendCode(nil, v.mine[1]))
 	case r.Seq != v.seq || r.RIP != v.rip():
 		return fmt.Sprintf("DIVERGENCE: backup at landmark #%d rip %#x, primary's next record is at landmark #%d rip %#x: %v",
 			v.seq, v.rip(), r.Seq, r.RIP, r)

@@ -10,7 +10,7 @@
 // backup applies each record when its own execution reaches the same
 // landmark. Records are fixed-size so that they fit the ring's slots.
 //
-// # Record layout (layout version 1)
+// # Record layout (layout version 2)
 //
 // A record is exactly [RecordSize] = 64 bytes, every integer
 // little-endian, no pointers:
@@ -34,22 +34,29 @@
 //
 // The payload by kind (fields not listed must be 0):
 //
-//	kind              Size/Port    Value                           Value2       Value3
-//	1 KindRDTSC       0/0          TSC value returned to the guest -            -
-//	2 KindPortIn      1,2,4/port   value read (fits Size bytes)    -            -
-//	3 KindIRQ         0/0          PIC line raised, 0-15 (0 timer) -            -
-//	4 KindSerialIn    0/0          byte received on COM1, 0-255    -            -
-//	5 KindDigest      0/0          digest of the vCPU registers    of guest RAM of the serial output so far
-//	6 KindProgress    0/0          primary's host time, ns         -            -
-//	7 KindEnd         0/0          the guest's exit status         -            -
+//	kind              Size/Port    Value                           Value2               Value3
+//	1 KindRDTSC       0/0          TSC value returned to the guest -                    -
+//	2 KindPortIn      1,2,4/port   value read (fits Size bytes)    -                    -
+//	3 KindIRQ         0/0          PIC line raised, 0-15 (0 timer) interrupt requested  interrupt delivered
+//	4 KindSerialIn    0/0          byte received on COM1, 0-255    interrupt requested  interrupt delivered
+//	5 KindDigest      0/0          digest of the vCPU registers    of guest RAM         of the serial output so far
+//	6 KindProgress    0/0          primary's host time, ns         -                    -
+//	7 KindEnd         0/0          the guest's exit status         -                    -
 //
 // KindPortIn is for port reads that depend on the outside world (a PIT
-// counter read, a real RTC); KindIRQ records only the line raised on the
-// guest's PIC, since the injection that follows is deterministic (both
-// sides run the same injection logic after applying a landmark's
-// records). KindProgress carries no event: it lets the backup run up to a
-// landmark when nothing else was logged. Several records may share a
-// landmark; they are applied in log order.
+// counter read, a real RTC). KindIRQ and KindSerialIn are the inputs that
+// raise a line on the guest's PIC; the injection that follows is
+// deterministic (both sides run the same injection logic after applying a
+// landmark's records), so the record carries its outcome only as a check:
+// "requested" is the interrupt the PIC asks for once the landmark's inputs
+// are applied, "delivered" the one the guest was given at the VM entry
+// after it (none while the guest cannot take it: IF=0, blocking by STI or
+// MOV SS), each as a code, NoVector (0) or VectorCode(v) = 0x100 + v. The
+// backup compares both with its own after the landmark's last such record,
+// so a wrong input is caught at its own landmark rather than when the
+// guest's path departs. KindProgress carries no event: it lets the backup
+// run up to a landmark when nothing else was logged. Several records may
+// share a landmark; they are applied in log order.
 //
 // [Decode] accepts exactly the records this table describes: it checks the
 // length, the CRC, then the fields ([Record.Validate]) and the reserved
@@ -59,6 +66,7 @@
 //	replay: record: bad CRC (stored 0x2ead1284, computed 0x2ead1283)
 //	replay: record: unknown kind 9
 //	replay: record: IRQ: line 16, must be <= 15
+//	replay: record: IRQ: requested interrupt 0x20, must be 0 (none) or 0x100 + vector
 //
 // A valid record has exactly one encoding, so Encode(Decode(b)) == b.
 //
@@ -75,7 +83,7 @@
 //
 // # Versioning
 //
-// [LayoutVersion] (1) numbers this record layout; any change to it,
+// [LayoutVersion] (2) numbers this record layout; any change to it,
 // including a new kind or a meaning for the reserved bytes, bumps it. The
 // ring header's own version (ringbuf.Version) covers the ring's layout
 // only; the record layout travels in the ring's creation stamp, by this
@@ -85,7 +93,8 @@
 // built with different record layouts refuse to talk. The per-record ring
 // stamps are not used by replay (each record carries its landmark) and
 // stay free for lag control. A log file carries LayoutVersion in its
-// header.
+// header. Version 2 gave KindIRQ and KindSerialIn their interrupt codes
+// (version 1 had Value2 and Value3 zero there).
 //
 // # Hot paths
 //

@@ -40,7 +40,7 @@ func TestLogRoundTrip(t *testing.T) {
 		}
 		// The header as documented.
 		if string(file[:8]) != "HSLOG\x00\x00\x01" ||
-			binary.LittleEndian.Uint32(file[8:]) != 1 ||
+			binary.LittleEndian.Uint32(file[8:]) != 2 ||
 			binary.LittleEndian.Uint32(file[12:]) != 64 ||
 			binary.LittleEndian.Uint64(file[16:]) != uint64(n) ||
 			binary.LittleEndian.Uint32(file[24:]) != refCRC32C(file[:24]) ||
@@ -146,7 +146,7 @@ func TestLogBadHeader(t *testing.T) {
 		{"magic version", func(h []byte) { h[7] = 2 }, "magic", `bad magic "HSLOG\x00\x00\x02"`},
 		{"a ring, not a log", func(h []byte) { copy(h, "HNDSRING") }, "magic", `bad magic "HNDSRING"`},
 		{"header CRC", func(h []byte) { h[16] ^= 1 }, "header CRC", "replay: log: header: bad header CRC (stored 0x"},
-		{"version", func(h []byte) { h[8] = 2 }, "version", "replay: log: header: record layout version 2, this program reads version 1"},
+		{"version", func(h []byte) { h[8] = 1 }, "version", "replay: log: header: record layout version 1, this program reads version 2"},
 		{"record size", func(h []byte) { h[12] = 128 }, "record size", "replay: log: header: record size 128, want 64"},
 		{"reserved", func(h []byte) { h[31] = 1 }, "header reserved", "replay: log: header: reserved field 0x1000000, must be 0"},
 	}

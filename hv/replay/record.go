@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"strings"
 )
 
 // Layout constants (see the package documentation).
@@ -17,8 +18,23 @@ const (
 	// LayoutVersion is the version of the record layout described in the
 	// package documentation. Any change to it, including giving meaning to
 	// reserved bytes or adding a kind, bumps this number.
-	LayoutVersion = 1
+	LayoutVersion = 2
 )
+
+// Interrupt codes, in Value2 and Value3 of KindIRQ and KindSerialIn: an
+// interrupt vector v is VectorCode(v), 0x100+v, so that "none" (NoVector,
+// 0) differs from vector 0.
+const NoVector = 0
+
+// VectorCode is the code of interrupt vector vec.
+func VectorCode(vec uint8) uint64 { return 0x100 | uint64(vec) }
+
+// carriesInterrupts reports whether records of kind k carry interrupt
+// codes in Value2 and Value3.
+func carriesInterrupts(k Kind) bool { return k == KindIRQ || k == KindSerialIn }
+
+// validCode reports whether c is NoVector or a VectorCode.
+func validCode(c uint64) bool { return c == NoVector || c>>8 == 1 }
 
 // Byte offsets of the fields of an encoded record.
 const (
@@ -39,7 +55,7 @@ const (
 // (never written) record never decodes.
 type Kind uint8
 
-// The record kinds of layout version 1.
+// The record kinds of layout version 2.
 const (
 	// KindRDTSC: Value is the TSC value the primary returned to the guest.
 	KindRDTSC Kind = 1
@@ -48,12 +64,14 @@ const (
 	// access (Size 1, 2 or 4), and Value fits in Size bytes.
 	KindPortIn Kind = 2
 	// KindIRQ: Value is the interrupt line (0-15) the primary raised on the
-	// guest's PIC at this landmark (the timer tick is line 0). The injection
-	// that follows is deterministic: both sides run the same injection logic
-	// after applying the landmark's events.
+	// guest's PIC at this landmark (the timer tick is line 0). Value2 is
+	// the interrupt the PIC requested once the landmark's inputs were
+	// applied and Value3 the one the guest was given at the VM entry that
+	// followed, as codes (NoVector or VectorCode). The backup runs the same
+	// injection logic and checks that it comes to the same two answers.
 	KindIRQ Kind = 3
 	// KindSerialIn: Value is one byte (0-255) received on the guest's COM1
-	// at this landmark.
+	// at this landmark; Value2 and Value3 as for KindIRQ.
 	KindSerialIn Kind = 4
 	// KindDigest: the primary's state digest at this landmark. Value is the
 	// digest of the vCPU registers, Value2 of guest RAM, Value3 the hash of
@@ -90,6 +108,16 @@ func (k Kind) String() string {
 		return kindNames[k]
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ParseKind returns the kind named s, case-insensitively ("irq", "RDTSC").
+func ParseKind(s string) (Kind, bool) {
+	for k := Kind(1); k <= maxKind; k++ {
+		if strings.EqualFold(s, kindNames[k]) {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // Record is one decoded log record. It holds no pointers; its encoded form
@@ -271,11 +299,19 @@ func (r *Record) Validate() error {
 		}
 		return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
 	case ruleValue2:
+		if carriesInterrupts(k) {
+			return malformed("Value2", k, r.Value2, 0x1ff,
+				"%v: requested interrupt 0x%x, must be 0 (none) or 0x100 + vector", k, r.Value2)
+		}
 		return malformed("Value2", k, r.Value2, 0,
-			"%v: Value2 0x%x, must be 0 unless DIGEST", k, r.Value2)
+			"%v: Value2 0x%x, must be 0 unless DIGEST, IRQ or SERIALIN", k, r.Value2)
 	case ruleValue3:
+		if carriesInterrupts(k) {
+			return malformed("Value3", k, r.Value3, 0x1ff,
+				"%v: delivered interrupt 0x%x, must be 0 (none) or 0x100 + vector", k, r.Value3)
+		}
 		return malformed("Value3", k, r.Value3, 0,
-			"%v: Value3 0x%x, must be 0 unless DIGEST", k, r.Value3)
+			"%v: Value3 0x%x, must be 0 unless DIGEST, IRQ or SERIALIN", k, r.Value3)
 	}
 	return nil
 }
@@ -308,9 +344,11 @@ func (r *Record) broken() rule {
 		k == KindIRQ && r.Value > 15,
 		k == KindSerialIn && r.Value > 255:
 		return ruleValue
-	case k != KindDigest && r.Value2 != 0:
+	case carriesInterrupts(k) && !validCode(r.Value2),
+		k != KindDigest && !carriesInterrupts(k) && r.Value2 != 0:
 		return ruleValue2
-	case k != KindDigest && r.Value3 != 0:
+	case carriesInterrupts(k) && !validCode(r.Value3),
+		k != KindDigest && !carriesInterrupts(k) && r.Value3 != 0:
 		return ruleValue3
 	}
 	return ruleNone
@@ -385,12 +423,14 @@ func (r Record) String() string {
 	case KindIRQ:
 		b = append(b, " line="...)
 		b = strconv.AppendUint(b, r.Value, 10)
+		return string(appendInterrupts(appendUnused(b, r, false), r))
 	case KindSerialIn:
 		b = appendHex(b, " byte=", r.Value)
 		if r.Value <= 0xff {
 			b = append(b, ' ')
 			b = strconv.AppendQuoteRuneToASCII(b, rune(r.Value))
 		}
+		return string(appendInterrupts(appendUnused(b, r, false), r))
 	case KindDigest:
 		b = appendHex(b, " regs=", r.Value)
 		b = appendHex(b, " ram=", r.Value2)
@@ -416,6 +456,27 @@ func (r Record) String() string {
 		}
 	}
 	return string(b)
+}
+
+// appendInterrupts appends the requested and delivered interrupts of a
+// KindIRQ or KindSerialIn record.
+func appendInterrupts(b []byte, r Record) []byte {
+	b = append(b, " requested="...)
+	b = AppendCode(b, r.Value2)
+	b = append(b, " delivered="...)
+	return AppendCode(b, r.Value3)
+}
+
+// AppendCode appends an interrupt code as "none", "vector 0x20", or, for
+// a code that is neither, "code 0x...".
+func AppendCode(b []byte, c uint64) []byte {
+	switch {
+	case c == NoVector:
+		return append(b, "none"...)
+	case validCode(c):
+		return appendHex(b, "vector ", c&0xff)
+	}
+	return appendHex(b, "code ", c)
 }
 
 // appendUnused appends Port and Size when they are set but not shown.

@@ -42,8 +42,9 @@ var samples = []Record{
 	{Kind: KindPortIn, Size: 2, Port: 0x71, Seq: 5, RIP: 6, Branches: 7, Value: 0xffff},
 	{Kind: KindPortIn, Size: 4, Port: 0xcfc, Seq: 8, RIP: 9, Value: 0xffffffff},
 	{Kind: KindIRQ, Seq: 10, RIP: 0x7c00, Value: 0},
-	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Branches: 99, Value: 15},
-	{Kind: KindSerialIn, Seq: 12, RIP: 0x1000, Value: 'A'},
+	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Branches: 99, Value: 15, Value2: 0x120, Value3: 0x120},
+	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Value: 0, Value2: 0x100, Value3: NoVector},
+	{Kind: KindSerialIn, Seq: 12, RIP: 0x1000, Value: 'A', Value2: 0x1ff, Value3: 0x1ff},
 	{Kind: KindSerialIn, Seq: 13, RIP: 0x1000, Value: 0xff},
 	{Kind: KindDigest, Seq: 14, RIP: 0x2000, Value: 0x1111111111111111, Value2: 0x2222222222222222, Value3: ^uint64(0)},
 	{Kind: KindDigest}, // an initial digest before any exit
@@ -187,10 +188,18 @@ func TestBitFlipsWithFixedCRC(t *testing.T) {
 			err := Decode(c, &out)
 			// A kind flip may land on another valid kind whose rules the
 			// payload happens to meet; the other fields below have rules
-			// that a single flip always breaks.
+			// that a single flip always breaks, but for an interrupt code
+			// flipped into another valid code.
 			mustFail := bit/8 >= 56 || // reserved
 				(r.Kind != KindPortIn && bit/8 >= 1 && bit/8 < 4) || // Size, Port
 				(r.Kind != KindDigest && bit/8 >= 40 && bit/8 < 56) // Value2, Value3
+			if carriesInterrupts(r.Kind) && bit/8 >= 40 && bit/8 < 56 {
+				code := r.Value2
+				if bit/8 >= 48 {
+					code = r.Value3
+				}
+				mustFail = !validCode(code ^ 1<<(bit%64))
+			}
 			if mustFail && err == nil {
 				t.Fatalf("%v: flip of bit %d (CRC fixed) accepted as %v", r, bit, out)
 			}
@@ -278,8 +287,11 @@ func TestValidation(t *testing.T) {
 		{with(func(r *Record) { r.Kind = KindPortIn; r.Size = 4; r.Value = 1 << 32 }), "Value", 1 << 32, "4-byte access"},
 		{with(func(r *Record) { r.Kind = KindIRQ; r.Value = 16 }), "Value", 16, "replay: record: IRQ: line 16, must be <= 15"},
 		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value = 256 }), "Value", 256, "replay: record: SERIALIN: byte 0x100, must be <= 0xff"},
-		{with(func(r *Record) { r.Kind = KindRDTSC; r.Value2 = 1 }), "Value2", 1, "replay: record: RDTSC: Value2 0x1, must be 0 unless DIGEST"},
-		{with(func(r *Record) { r.Kind = KindEnd; r.Value3 = 7 }), "Value3", 7, "replay: record: END: Value3 0x7, must be 0 unless DIGEST"},
+		{with(func(r *Record) { r.Kind = KindRDTSC; r.Value2 = 1 }), "Value2", 1, "replay: record: RDTSC: Value2 0x1, must be 0 unless DIGEST, IRQ or SERIALIN"},
+		{with(func(r *Record) { r.Kind = KindEnd; r.Value3 = 7 }), "Value3", 7, "replay: record: END: Value3 0x7, must be 0 unless DIGEST, IRQ or SERIALIN"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x20 }), "Value2", 0x20, "replay: record: IRQ: requested interrupt 0x20, must be 0 (none) or 0x100 + vector"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x120; r.Value3 = 0x220 }), "Value3", 0x220, "replay: record: IRQ: delivered interrupt 0x220, must be 0 (none) or 0x100 + vector"},
+		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value3 = 1 << 63 }), "Value3", 1 << 63, "SERIALIN: delivered interrupt 0x8000000000000000"},
 		{with(func(r *Record) { r.Kind = KindDigest; r.Size = 2 }), "Size", 2, "DIGEST: Size 2"},
 	}
 	for _, c := range cases {
@@ -335,6 +347,21 @@ func TestKindString(t *testing.T) {
 	}
 }
 
+func TestParseKind(t *testing.T) {
+	for k := Kind(1); k <= maxKind; k++ {
+		for _, s := range []string{k.String(), strings.ToLower(k.String())} {
+			if got, ok := ParseKind(s); !ok || got != k {
+				t.Errorf("ParseKind(%q) = %v, %v", s, got, ok)
+			}
+		}
+	}
+	for _, s := range []string{"", "Kind(1)", "irqs", "1"} {
+		if k, ok := ParseKind(s); ok {
+			t.Errorf("ParseKind(%q) = %v, want no kind", s, k)
+		}
+	}
+}
+
 func TestRecordString(t *testing.T) {
 	cases := []struct {
 		r    Record
@@ -342,9 +369,11 @@ func TestRecordString(t *testing.T) {
 	}{
 		{Record{Kind: KindRDTSC, Seq: 1234, RIP: 0x100034, Value: 0x2f1a00c4}, "#1234 rip=0x100034 RDTSC value=0x2f1a00c4"},
 		{Record{Kind: KindPortIn, Seq: 77, RIP: 0xfff0, Branches: 90210, Port: 0x40, Size: 1, Value: 0x5c}, "#77 rip=0xfff0 br=90210 PORTIN port=0x40 size=1 value=0x5c"},
-		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0}, "#5 rip=0x10 IRQ line=0"},
-		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: 'A'}, "#6 rip=0x10 SERIALIN byte=0x41 'A'"},
-		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: '\n'}, `#6 rip=0x10 SERIALIN byte=0xa '\n'`},
+		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0, Value2: VectorCode(0x20), Value3: VectorCode(0x20)}, "#5 rip=0x10 IRQ line=0 requested=vector 0x20 delivered=vector 0x20"},
+		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0, Value2: VectorCode(0)}, "#5 rip=0x10 IRQ line=0 requested=vector 0x0 delivered=none"},
+		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: 'A', Value2: VectorCode(0x24)}, "#6 rip=0x10 SERIALIN byte=0x41 'A' requested=vector 0x24 delivered=none"},
+		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: '\n'}, `#6 rip=0x10 SERIALIN byte=0xa '\n' requested=none delivered=none`},
+		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 1, Value2: 0x20, Port: 2}, "#5 rip=0x10 IRQ line=1 port=0x2 requested=code 0x20 delivered=none"},
 		{Record{Kind: KindDigest, Seq: 7, RIP: 0x10, Value: 1, Value2: 0xab, Value3: 0xcd}, "#7 rip=0x10 DIGEST regs=0x1 ram=0xab serial=0xcd"},
 		{Record{Kind: KindProgress, Seq: 8, RIP: 0x10, Value: 1500}, "#8 rip=0x10 PROGRESS host=1500ns"},
 		{Record{Kind: KindEnd, Seq: 9, RIP: 0x10, Value: 3}, "#9 rip=0x10 END status=3"},

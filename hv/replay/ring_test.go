@@ -11,7 +11,7 @@ import (
 // TestThroughRing sends every sample through a ring created by the
 // documented convention, attached by a second handle as the backup would.
 func TestThroughRing(t *testing.T) {
-	if RingStamp != 1 {
+	if RingStamp != 2 {
 		t.Fatalf("RingStamp %#x", RingStamp)
 	}
 	mem := ringbuf.AlignedRegion(ringbuf.Size(RecordSize, 16))
@@ -53,11 +53,11 @@ func TestCheckRingMismatch(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	mem = ringbuf.AlignedRegion(ringbuf.Size(RecordSize, 4))
-	r, err = ringbuf.Create(mem, RecordSize, 4, RingStamp+1) // layout version 2
+	r, err = ringbuf.Create(mem, RecordSize, 4, RingStamp+1) // layout version 3
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: creation stamp 2 (the record layout version), this program uses version 1: replay: ring does not carry records of this layout" {
+	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: creation stamp 3 (the record layout version), this program uses version 2: replay: ring does not carry records of this layout" {
 		t.Fatalf("%v", err)
 	}
 	mem = ringbuf.AlignedRegion(ringbuf.Size(RecordSize, 4))
