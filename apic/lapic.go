@@ -1,9 +1,11 @@
-// Package apic drives the local APIC (xAPIC, memory-mapped) of each CPU:
-// inter-processor interrupts, the timer, and end of interrupt. Register
-// names and offsets follow the Intel SDM Vol. 3A §11.4.1, Table 11-1.
+// Package apic drives the local APIC of each CPU, in xAPIC mode (memory-
+// mapped) or, where the CPU has it, x2APIC mode (MSRs): inter-processor
+// interrupts, the timer, and end of interrupt; and the IOAPIC. Register
+// names and offsets follow the Intel SDM Vol. 3A §11.4.1, Table 11-1, and
+// §11.12 for x2APIC.
 //
-// Every method is a few MMIO accesses with no allocation, so they are safe
-// in trap, syscall and VM-exit context.
+// Every method is a few MMIO or MSR accesses with no allocation, so they
+// are safe in trap, syscall and VM-exit context.
 package apic
 
 import (
@@ -13,6 +15,17 @@ import (
 
 // DefaultBase is the architectural reset value of IA32_APIC_BASE[35:12].
 const DefaultBase = 0xFEE00000
+
+// IA32_APIC_BASE and its enable bits (SDM Vol. 3A §11.4.4, §11.12.1).
+const (
+	MSRIA32_APIC_BASE = 0x1B
+	APICBaseEXTD      = 1 << 10 // x2APIC mode
+	APICBaseEN        = 1 << 11 // APIC global enable
+
+	// msrX2APIC is the MSR of xAPIC register offset 0: in x2APIC mode the
+	// register at offset r is MSR msrX2APIC + r>>4 (SDM Vol. 3A Table 11-6).
+	msrX2APIC = 0x800
+)
 
 // Local APIC registers (offsets from the base).
 const (
@@ -39,7 +52,7 @@ const (
 	ICRNMI            = 4 << 8
 	ICRInit           = 5 << 8
 	ICRStartup        = 6 << 8
-	ICRDeliveryStatus = 1 << 12 // send pending
+	ICRDeliveryStatus = 1 << 12 // send pending (xAPIC only)
 	ICRLevelAssert    = 1 << 14
 	ICRTriggerLevel   = 1 << 15
 	ICRAllButSelf     = 3 << 18 // destination shorthand
@@ -52,22 +65,64 @@ const (
 	TimerDivideBy16 = 0x3
 )
 
-// LAPIC is the local APIC at a physical base identity-mapped uncached.
-type LAPIC struct{ Base uintptr }
+// LAPIC is the local APIC of the calling CPU. In xAPIC mode its registers
+// are at the physical address Base, identity-mapped uncached; with X2 set
+// they are MSRs, and each CPU must have called EnableX2APIC.
+type LAPIC struct {
+	Base uintptr
+	X2   bool
+}
+
+func x2MSR(reg uint32) uint32 { return msrX2APIC + reg>>4 }
 
 // Read returns a 32-bit register. Atomic loads keep the compiler from
 // merging or hoisting MMIO reads out of polling loops.
 func (l LAPIC) Read(reg uint32) uint32 {
+	if l.X2 {
+		return uint32(rdmsr(x2MSR(reg)))
+	}
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(l.Base + uintptr(reg))))
 }
 
-// Write stores a 32-bit register.
+// Write stores a 32-bit register. (In x2APIC mode the ICR is one 64-bit
+// register: see writeICR.)
 func (l LAPIC) Write(reg, v uint32) {
+	if l.X2 {
+		wrmsr(x2MSR(reg), uint64(v))
+		return
+	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(l.Base+uintptr(reg))), v)
 }
 
-// ID returns this CPU's APIC ID (xAPIC: bits 31:24).
-func (l LAPIC) ID() uint32 { return l.Read(RegID) >> 24 }
+// EnableX2APIC switches the calling CPU's APIC from xAPIC to x2APIC mode
+// (SDM Vol. 3A §11.12.5: from xAPIC mode, EN and EXTD are set together).
+// Precondition: CPUID.01H:ECX[21] (x2APIC) is set.
+func EnableX2APIC() {
+	wrmsr(MSRIA32_APIC_BASE, rdmsr(MSRIA32_APIC_BASE)|APICBaseEN|APICBaseEXTD)
+}
+
+// ID returns this CPU's APIC ID (xAPIC: bits 31:24 of the ID register;
+// x2APIC: the whole 32-bit register).
+func (l LAPIC) ID() uint32 {
+	if l.X2 {
+		return l.Read(RegID)
+	}
+	return l.Read(RegID) >> 24
+}
+
+// writeICR sends an interrupt command to dest. xAPIC: the destination
+// goes in ICR[63:56] and the write of the low half sends; x2APIC: the ICR
+// is one MSR with the 32-bit destination in bits 63:32, and there is no
+// delivery status to wait for (SDM Vol. 3A §11.12.9).
+func (l LAPIC) writeICR(dest, low uint32) {
+	if l.X2 {
+		wrmsr(x2MSR(RegICRLow), uint64(dest)<<32|uint64(low))
+		return
+	}
+	l.waitICR()
+	l.Write(RegICRHigh, dest<<24)
+	l.Write(RegICRLow, low)
+}
 
 // Enable software-enables the APIC with the given spurious vector, accepts
 // all priorities, and masks LINT0/LINT1 (the PIC is not used through them).
@@ -82,39 +137,33 @@ func (l LAPIC) Enable(spurious uint8) {
 // EOI signals end of interrupt for the in-service vector.
 func (l LAPIC) EOI() { l.Write(RegEOI, 0) }
 
+// waitICR waits, boundedly, until an xAPIC has sent the last command.
 func (l LAPIC) waitICR() {
-	for i := 0; i < 1_000_000 && l.Read(RegICRLow)&ICRDeliveryStatus != 0; i++ {
+	for i := 0; !l.X2 && i < 1_000_000 && l.Read(RegICRLow)&ICRDeliveryStatus != 0; i++ {
 	}
 }
 
 // SendIPI sends a fixed interrupt with the given vector to one APIC ID.
 func (l LAPIC) SendIPI(dest uint32, vector uint8) {
-	l.waitICR()
-	l.Write(RegICRHigh, dest<<24)
-	l.Write(RegICRLow, ICRFixed|uint32(vector))
+	l.writeICR(dest, ICRFixed|uint32(vector))
 }
 
 // SendInit sends INIT (level assert) to an APIC ID (SDM Vol. 3A §9.4.4.1).
 func (l LAPIC) SendInit(dest uint32) {
-	l.waitICR()
-	l.Write(RegICRHigh, dest<<24)
-	l.Write(RegICRLow, ICRInit|ICRLevelAssert|ICRTriggerLevel)
+	l.writeICR(dest, ICRInit|ICRLevelAssert|ICRTriggerLevel)
 	l.waitICR()
 }
 
 // SendStartup sends a STARTUP IPI: the AP starts in real mode at
 // vector<<12 (SDM Vol. 3A §9.4.4.1).
 func (l LAPIC) SendStartup(dest uint32, vector uint8) {
-	l.waitICR()
-	l.Write(RegICRHigh, dest<<24)
-	l.Write(RegICRLow, ICRStartup|uint32(vector))
+	l.writeICR(dest, ICRStartup|uint32(vector))
 	l.waitICR()
 }
 
 // BroadcastNMI delivers an NMI to every CPU but the sender.
 func (l LAPIC) BroadcastNMI() {
-	l.waitICR()
-	l.Write(RegICRLow, ICRNMI|ICRAllButSelf)
+	l.writeICR(0, ICRNMI|ICRAllButSelf)
 	l.waitICR()
 }
 
@@ -135,3 +184,6 @@ func (l LAPIC) StopTimer() {
 	l.Write(RegLVTTimer, LVTMasked)
 	l.Write(RegTimerInitial, 0)
 }
+
+func rdmsr(msr uint32) uint64
+func wrmsr(msr uint32, value uint64)

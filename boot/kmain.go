@@ -3,6 +3,8 @@ package boot
 import (
 	"bytes"
 	"unsafe"
+
+	"hindsight/apic"
 )
 
 // Kernel start on the bootstrap processor. kmain runs on bootStack in
@@ -46,6 +48,7 @@ func kmain(magic, info uint64) {
 	parseCmdline()
 	probeCPU()
 	hasRDRAND = hasRDRAND && !noRDRAND
+	lapic.X2 = hasX2APIC && !noX2APIC
 	initFPU()
 
 	if !initMemory() {
@@ -61,6 +64,9 @@ func kmain(magic, info uint64) {
 	loadDescriptors(c)
 	initSyscallMSRs()
 	initPIC()
+	if lapic.X2 {
+		apic.EnableX2APIC()
+	}
 	lapic.Enable(vecSpurious)
 	c.apicID = lapic.ID()
 	w := rdtsc()
@@ -70,7 +76,11 @@ func kmain(magic, info uint64) {
 	putDec(clk.tscHz / 1000)
 	puts(" kHz, apic timer ")
 	putDec(clk.lapicHz / 1000)
-	puts(" kHz\n")
+	if lapic.X2 {
+		puts(" kHz, local APIC in x2APIC mode\n")
+	} else {
+		puts(" kHz, local APIC in xAPIC mode\n")
+	}
 
 	c.online = 1
 	ncpu = 1
@@ -180,6 +190,10 @@ func initMemory() bool {
 // noVDSO ("vdso=off") leaves clock_gettime a system call.
 var noVDSO bool
 
+// noX2APIC ("x2apic=off") keeps the local APICs in xAPIC mode on a CPU
+// that has x2APIC.
+var noX2APIC bool
+
 // Process start-up stack (System V ABI AMD64 §3.4.1): argc, argv[], NULL,
 // envp[], NULL, auxv pairs, then the strings.
 const (
@@ -267,6 +281,7 @@ func parseCmdline() {
 	traceSyscalls = cmdlineHas("trace=syscalls")
 	noRDRAND = cmdlineHas("rdrand=off")
 	noVDSO = cmdlineHas("vdso=off")
+	noX2APIC = cmdlineHas("x2apic=off")
 }
 
 // cmdlineHas reports whether word appears as a whole word in the command line.

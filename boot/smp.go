@@ -3,6 +3,8 @@ package boot
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"hindsight/apic"
 )
 
 // SMP bring-up: the processors come from the ACPI MADT (else the MP
@@ -131,6 +133,9 @@ func apMain(c *cpu) {
 	initFPU()
 	loadDescriptors(c)
 	initSyscallMSRs()
+	if lapic.X2 {
+		apic.EnableX2APIC()
+	}
 	lapic.Enable(vecSpurious)
 	lapic.StartTimer(vecTimer, uint32(clk.lapicHz/tickHz), true)
 	atomic.StoreUint32(&c.online, 1)
@@ -212,10 +217,15 @@ func parseMADT(rsdp uintptr) bool {
 			if l < 2 {
 				break
 			}
-			const madtLocalAPIC, madtIOAPIC, madtOverride, enabled = 0, 1, 2, 1
+			const madtLocalAPIC, madtIOAPIC, madtOverride, madtLocalX2APIC, enabled = 0, 1, 2, 9, 1
 			switch {
 			case typ == madtLocalAPIC && load32(p+4)&enabled != 0 && ncpuFound < maxCPUs:
 				cpuAPICIDs[ncpuFound] = uint32(*(*byte)(unsafe.Pointer(p + 3)))
+				ncpuFound++
+			case typ == madtLocalX2APIC && l >= 16 && load32(p+8)&enabled != 0 && ncpuFound < maxCPUs && lapic.X2:
+				// ACPI 6.5 §5.2.12.12: processors whose APIC ID does not
+				// fit 8 bits; only x2APIC mode can address them.
+				cpuAPICIDs[ncpuFound] = load32(p + 4)
 				ncpuFound++
 			case typ == madtIOAPIC && ioapicInfo.base == 0:
 				ioapicInfo.base, ioapicInfo.gsiBase = uintptr(load32(p+4)), load32(p+8)
