@@ -108,12 +108,13 @@ vmtest-qemu: $(IMG)
 
 # Record and replay in Bochs. replay-bochs: the primary and a lagging backup
 # run the test guest's replay mode for more than 100,000 landmarks and 1,000
-# timer interrupts with text typed into COM1; every digest must match, the
-# outputs must be identical and the lag within its bound. Then a wrong tick
-# in the log must be caught as a divergence at its own landmark, a wrong
-# RDTSC value by the first digest after it, and a log far too small for the
-# lag must stall the primary without losing a record.
-REPLAY := guestmem=32M iterations=9000000 lag=500ms verify=20000
+# timer interrupts with text typed into COM1 and the guest's clock in real
+# time; every digest must match, the outputs must be identical and the lag
+# within its bound. Then a wrong tick in the log must be caught as a
+# divergence at its own landmark, a wrong RDTSC value by the first digest
+# after it, and a log far too small for the lag must stall the primary
+# without losing a record.
+REPLAY := guestmem=32M iterations=9000000 lag=500ms verify=20000 rtc=real
 replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 900 -cmdline "$(REPLAY)" -log build/replay.log \
 		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: lag:"

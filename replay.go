@@ -22,6 +22,7 @@ type pairOptions struct {
 	iterations uint64        // the test guest's work
 	corrupt    uint64        // test hook: alter the n-th logged value...
 	corruptOf  replay.Kind   // ...of this kind, if set
+	realRTC    bool          // the guest's CMOS clock shows the host's time
 }
 
 func parsePairOptions(opts map[string]string) (pairOptions, error) {
@@ -57,6 +58,15 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		// records a second (the test guest logs about 2,000).
 		for uint64(p.ring) < 2*p.lagRecords {
 			p.ring *= 2
+		}
+	}
+	switch s := opts["rtc"]; s {
+	case "", "fixed":
+	case "real":
+		p.realRTC = true
+	default:
+		if err == nil {
+			err = fmt.Errorf("rtc=%s: want rtc=fixed (2000-01-01 00:00:00, the default) or rtc=real", s)
 		}
 	}
 	if s, ok := opts["status"]; ok && err == nil {
@@ -102,13 +112,13 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	ramP, ramB := boot.GuestRAM()
 	primary, err := m.NewVM(hv.Config{Name: "primary", CPU: 0, RAM: ramP, Image: testguest.Image,
 		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Primary, Log: log, Input: true,
-		VerifyEvery: p.verify, CorruptRecord: p.corrupt, CorruptKind: p.corruptOf})
+		VerifyEvery: p.verify, CorruptRecord: p.corrupt, CorruptKind: p.corruptOf, RealRTC: p.realRTC})
 	if err != nil {
 		printErr(err)
 		return 1
 	}
 	backup, err := m.NewVM(hv.Config{Name: "backup", CPU: 1, RAM: ramB, Image: testguest.Image,
-		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true})
+		RDI: testguest.ModeReplay, RSI: p.iterations, Role: hv.Backup, Log: log, Peer: primary, Mute: true, RealRTC: p.realRTC})
 	if err != nil {
 		printErr(err)
 		return 1
@@ -117,8 +127,12 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	if p.lagRecords != 0 {
 		lagDesc = fmt.Sprintf("%d records", p.lagRecords)
 	}
-	fmt.Printf("hv: primary on CPU0 (RAM at %#x), backup on CPU1 (RAM at %#x = A+%#x), lag %s, log of %d records, digests every %d landmarks\n",
-		ramP.Base, ramB.Base, ramB.Base-ramP.Base, lagDesc, p.ring, p.verify)
+	rtc := "fixed"
+	if p.realRTC {
+		rtc = "real"
+	}
+	fmt.Printf("hv: primary on CPU0 (RAM at %#x), backup on CPU1 (RAM at %#x = A+%#x), lag %s, log of %d records, digests every %d landmarks, RTC %s\n",
+		ramP.Base, ramB.Base, ramB.Base-ramP.Base, lagDesc, p.ring, p.verify, rtc)
 
 	done := make(chan struct{})
 	maxLag := make(chan time.Duration)

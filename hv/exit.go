@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"hindsight/boot"
+	"hindsight/hv/dev"
 	"hindsight/vmx"
 )
 
@@ -161,12 +162,15 @@ func (v *VM) io() {
 		v.end(causeExitPort, uint64(v.ExitStatus), 0)
 		return
 	case q.In:
+		if v.cfg.RealRTC && q.Port == dev.PortCMOSData && v.cfg.Role != Backup {
+			v.pc.RTC.SetElapsed((boot.TSC() - v.tsc0) / v.tscHz)
+		}
 		x, fault := v.pc.In(q.Port, size)
 		if fault {
 			v.injectGP()
 			return
 		}
-		if portFromOutside(q.Port) {
+		if v.portFromOutside(q.Port) {
 			switch v.cfg.Role {
 			case Primary:
 				v.logRecord(kindPortIn, q.Port, uint8(size), uint64(x), 0, 0)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"hindsight/boot"
@@ -47,6 +48,7 @@ type Config struct {
 	Peer          *VM         // Backup: its primary (to see when it has ended)
 	Input         bool        // the host console's input goes to this VM's COM1
 	VerifyEvery   uint64      // Primary: log state digests every so many landmarks
+	RealRTC       bool        // the CMOS clock shows the host's time, not a fixed one (a primary logs its reads)
 	CorruptRecord uint64      // test hook: the n-th record logged carries a wrong value...
 	CorruptKind   replay.Kind // ...counting only records of this kind, if set
 
@@ -174,6 +176,9 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	v.tsc0, v.tscHz = boot.TSC(), boot.ReadStats().TSCHz
 	if cfg.Log != nil {
 		v.tsc0 = cfg.Log.tsc0
+	}
+	if cfg.RealRTC {
+		v.pc.RTC.SetTime(time.Now().Unix()) // then it runs with the TSC (rtcRead)
 	}
 	return v, nil
 }

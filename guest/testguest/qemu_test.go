@@ -215,6 +215,7 @@ var (
 	tickRE  = regexp.MustCompile(`^testguest: tick (\d+) checksum 0x[0-9a-f]{16}$`)
 	finalRE = regexp.MustCompile(`^testguest: final ticks (\d+) checksum 0x([0-9a-f]{16})$`)
 	hltsRE  = regexp.MustCompile(`^testguest: hlts (\d+)$`)
+	rtcRE   = regexp.MustCompile(`^testguest: rtc [0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$`)
 	irqRE   = regexp.MustCompile(`^testguest: irq hash 0x[0-9a-f]{16}$`)
 )
 
@@ -274,6 +275,9 @@ func checkMode2(t *testing.T, r qemuResult, input []byte) uint64 {
 		// woken by input halts again until the tick comes.
 		t.Errorf("hlts %d, want %d..%d (one wait per 2048 iterations, each ended by one of %d ticks or %d input bytes)",
 			hl, minTicks, n+uint64(len(input)), n, len(input))
+	}
+	if c := r.withPrefix("testguest: rtc "); len(c) != 2 || rtcRE.FindStringSubmatch(c[0]) == nil || rtcRE.FindStringSubmatch(c[1]) == nil {
+		t.Errorf("rtc lines %q, want two HH:MM:SS (start and end)", c)
 	}
 	if h := r.withPrefix(MarkerIRQHash); len(h) != 1 || irqRE.FindStringSubmatch(h[0]) == nil {
 		t.Errorf("irq hash lines %q", h)

@@ -59,6 +59,11 @@
 
 	# Other ports
 	.equ POST_PORT,      0x80		# POST code port: a cheap synchronous exit
+	.equ CMOS_INDEX,     0x70		# CMOS RTC register select
+	.equ CMOS_DATA,      0x71
+	.equ CMOS_SECONDS,   0x00
+	.equ CMOS_MINUTES,   0x02
+	.equ CMOS_HOURS,     0x04
 	.equ EXIT_PORT,      0x501		# guest exit: 32-bit write ends the VM
 
 	# Exit statuses
@@ -334,6 +339,7 @@ mode2:
 	mov	rax, r13
 	call	putdec
 	PUTS	"\n"
+	call	rtc_print
 
 	call	pic_init
 	call	pit_init
@@ -421,9 +427,35 @@ mode2:
 	mov	rax, r14
 	call	puthex64
 	PUTS	"\n"
+	call	rtc_print
 	PUTS	"testguest: done\n"
 	mov	edi, EXIT_OK
 	jmp	guest_exit
+
+# rtc_print: print the CMOS clock as "testguest: rtc HH:MM:SS", the
+# registers as stored (BCD digits by default). Each read is a port exit;
+# with a clock in real time the primary logs it for the backup.
+# Clobbers RAX, RCX, RDX, RSI, R8, R9.
+rtc_print:
+	PUTS	"testguest: rtc "
+	mov	al, CMOS_HOURS
+	call	rtc_put
+	PUTS	":"
+	mov	al, CMOS_MINUTES
+	call	rtc_put
+	PUTS	":"
+	mov	al, CMOS_SECONDS
+	call	rtc_put
+	PUTS	"\n"
+	ret
+
+# rtc_put: print CMOS register AL as two hex digits.
+rtc_put:
+	out	CMOS_INDEX, al
+	in	al, CMOS_DATA
+	movzx	eax, al
+	mov	ecx, 2
+	jmp	puthex
 
 # sync_point: every MIX_EVERY iterations. Mixes RDTSC, the tick count and the
 # IRQ hash into R14, echoes received bytes, and prints a tick line when

@@ -100,6 +100,17 @@ func (r *RTC) Time() int64 {
 	return r.base + int64(r.elapsed)
 }
 
+// ClockSelected reports whether the register port 0x71 reads now follows
+// the time (the seconds to year and century registers): with a clock that
+// runs in real time, such a read depends on the outside world.
+func (r *RTC) ClockSelected() bool {
+	switch r.index {
+	case CMOSSeconds, CMOSMinutes, CMOSHours, CMOSWeekday, CMOSDay, CMOSMonth, CMOSYear, CMOSCentury:
+		return true
+	}
+	return false
+}
+
 // NMIDisabled reports bit 7 of the last write to port 0x70.
 func (r *RTC) NMIDisabled() bool { return r.nmiDisabled }
 

@@ -136,3 +136,16 @@ func TestRTCCalendarMatchesTimePackage(t *testing.T) {
 		}
 	}
 }
+
+// Only the clock registers follow the time; a real-time clock's reads of
+// them are logged for replay, the rest (status, RAM) are deterministic.
+func TestRTCClockSelected(t *testing.T) {
+	r := NewRTC()
+	for i := 0; i < 0x80; i++ {
+		r.Out(PortCMOSIndex, 1, uint32(i)|0x80) // NMI-disable bit set: same register
+		want := i <= CMOSYear && i != 0x01 && i != 0x03 && i != 0x05 || i == CMOSCentury
+		if got := r.ClockSelected(); got != want {
+			t.Errorf("register %#x: ClockSelected %v, want %v", i, got, want)
+		}
+	}
+}

@@ -29,4 +29,15 @@ cpu1=$(echo "$irq" | sed 's/.*CPU1 \([0-9]*\).*/\1/') cpu0=$(echo "$irq" | sed '
 if [ -n "$want_stalls" ]; then
 	[ "$stalls" -gt 0 ] || fail "the log never filled up: no stall"
 fi
-echo "check-replay.sh: PASS: $lm landmarks on both sides, $timer timer interrupts, $serial serial bytes ($cpu0 console interrupts on CPU0, none on CPU1), $matched/$logged digests matched, $replayed/$written records replayed, $stalls stalls, outputs match"
+# The guest prints the CMOS clock at its start and end: a fixed clock says
+# 00:00:00 both times; a real one (rtc=real) must have moved on, and the
+# backup, whose output matched, saw the same values from the log.
+rtc=$(grep -a "^primary| testguest: rtc " "$log" | sed 's/.*rtc //' | tr '\n' ' ')
+set -- $rtc
+[ $# -eq 2 ] || fail "want two rtc lines from the primary, got '$rtc'"
+if grep -aq "^hv: primary on CPU0 .*RTC real" "$log"; then
+	[ "$1" != "$2" ] || fail "a real-time clock read $1 at the start and at the end"
+else
+	[ "$1" = 00:00:00 ] && [ "$2" = 00:00:00 ] || fail "the fixed clock read $1 and $2, want 00:00:00"
+fi
+echo "check-replay.sh: PASS: $lm landmarks on both sides, $timer timer interrupts, $serial serial bytes ($cpu0 console interrupts on CPU0, none on CPU1), $matched/$logged digests matched, $replayed/$written records replayed, $stalls stalls, clock $1 to $2, outputs match"
