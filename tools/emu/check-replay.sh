@@ -32,7 +32,7 @@ fi
 # The guest prints the CMOS clock at its start and end: a fixed clock says
 # 00:00:00 both times; a real one (rtc=real) must have moved on, and the
 # backup, whose output matched, saw the same values from the log.
-rtc=$(grep -a "^primary| testguest: rtc " "$log" | sed 's/.*rtc //' | tr '\n' ' ')
+rtc=$(grep -a "^primary| testguest: rtc " "$log" | sed 's/.*rtc //' | tr -d '\r' | tr '\n' ' ')
 set -- $rtc
 [ $# -eq 2 ] || fail "want two rtc lines from the primary, got '$rtc'"
 if grep -aq "^hv: primary on CPU0 .*RTC real" "$log"; then
