@@ -11,6 +11,8 @@ package apic
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"hindsight/boot/msr"
 )
 
 // DefaultBase is the architectural reset value of IA32_APIC_BASE[35:12].
@@ -79,7 +81,7 @@ func x2MSR(reg uint32) uint32 { return msrX2APIC + reg>>4 }
 // merging or hoisting MMIO reads out of polling loops.
 func (l LAPIC) Read(reg uint32) uint32 {
 	if l.X2 {
-		return uint32(rdmsr(x2MSR(reg)))
+		return uint32(msr.Read(x2MSR(reg)))
 	}
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(l.Base + uintptr(reg))))
 }
@@ -88,7 +90,7 @@ func (l LAPIC) Read(reg uint32) uint32 {
 // register: see writeICR.)
 func (l LAPIC) Write(reg, v uint32) {
 	if l.X2 {
-		wrmsr(x2MSR(reg), uint64(v))
+		msr.Write(x2MSR(reg), uint64(v))
 		return
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(l.Base+uintptr(reg))), v)
@@ -98,7 +100,7 @@ func (l LAPIC) Write(reg, v uint32) {
 // (SDM Vol. 3A §11.12.5: from xAPIC mode, EN and EXTD are set together).
 // Precondition: CPUID.01H:ECX[21] (x2APIC) is set.
 func EnableX2APIC() {
-	wrmsr(MSRIA32_APIC_BASE, rdmsr(MSRIA32_APIC_BASE)|APICBaseEN|APICBaseEXTD)
+	msr.Write(MSRIA32_APIC_BASE, msr.Read(MSRIA32_APIC_BASE)|APICBaseEN|APICBaseEXTD)
 }
 
 // ID returns this CPU's APIC ID (xAPIC: bits 31:24 of the ID register;
@@ -116,7 +118,7 @@ func (l LAPIC) ID() uint32 {
 // delivery status to wait for (SDM Vol. 3A §11.12.9).
 func (l LAPIC) writeICR(dest, low uint32) {
 	if l.X2 {
-		wrmsr(x2MSR(RegICRLow), uint64(dest)<<32|uint64(low))
+		msr.Write(x2MSR(RegICRLow), uint64(dest)<<32|uint64(low))
 		return
 	}
 	l.waitICR()
@@ -184,6 +186,3 @@ func (l LAPIC) StopTimer() {
 	l.Write(RegLVTTimer, LVTMasked)
 	l.Write(RegTimerInitial, 0)
 }
-
-func rdmsr(msr uint32) uint64
-func wrmsr(msr uint32, value uint64)

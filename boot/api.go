@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"hindsight/boot/msr"
 )
 
 // The API the hypervisor (ordinary Go code) uses. It runs as a normal
@@ -107,10 +109,6 @@ func AllocPhys(pages int, align uint64) (uint64, error) {
 	return uint64(r), nil
 }
 
-// ReadMSR executes RDMSR. Everything runs at CPL0, so the hypervisor may
-// call it directly; an MSR the CPU lacks raises #GP (reported as SIGSEGV).
-func ReadMSR(msr uint32) uint64 { return rdmsr(msr) }
-
 // HostRegs is the processor state a VMCS host-state area must reproduce so
 // that the Go runtime keeps working after a VM exit: the calling thread on
 // its current CPU.
@@ -128,11 +126,11 @@ type HostRegs struct {
 func CurrentHostRegs() HostRegs {
 	c := thisCPU()
 	return HostRegs{
-		CR0: readCR0(), CR3: readCR3(), CR4: readCR4(), EFER: rdmsr(msrIA32_EFER),
+		CR0: readCR0(), CR3: readCR3(), CR4: readCR4(), EFER: msr.Read(msrIA32_EFER),
 		GDTRBase: uint64(uintptr(unsafe.Pointer(&c.gdt))),
 		IDTRBase: uint64(uintptr(unsafe.Pointer(&idt))),
 		TRBase:   uint64(uintptr(unsafe.Pointer(&c.tss))),
-		FSBase:   rdmsr(msrIA32_FS_BASE),
+		FSBase:   msr.Read(msrIA32_FS_BASE),
 		GSBase:   uint64(c.self),
 		CS:       selCode, SS: selData, TR: selTSS,
 		CPU: c.id,
@@ -145,9 +143,6 @@ func SetCR0CR4(cr0, cr4 uint64) {
 	writeCR0(cr0)
 	writeCR4(cr4)
 }
-
-// WriteMSR executes WRMSR (see ReadMSR).
-func WriteMSR(msr uint32, v uint64) { wrmsr(msr, v) }
 
 // CPUID executes CPUID on the caller's CPU.
 func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf, subleaf) }

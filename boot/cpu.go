@@ -58,8 +58,6 @@ func inb(port uint16) uint8
 func outb(port uint16, v uint8)
 func inl(port uint16) uint32
 func outl(port uint16, v uint32)
-func rdmsr(msr uint32) uint64
-func wrmsr(msr uint32, v uint64)
 func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 func rdtsc() uint64
 func readCR0() uint64

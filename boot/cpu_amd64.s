@@ -24,22 +24,6 @@ TEXT ·outl(SB),NOSPLIT,$0-8
 	OUTL
 	RET
 
-TEXT ·rdmsr(SB),NOSPLIT,$0-16
-	MOVL msr+0(FP), CX
-	RDMSR
-	SHLQ $32, DX
-	ORQ DX, AX
-	MOVQ AX, ret+8(FP)
-	RET
-
-TEXT ·wrmsr(SB),NOSPLIT,$0-16
-	MOVL msr+0(FP), CX
-	MOVQ v+8(FP), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	WRMSR
-	RET
-
 TEXT ·cpuid(SB),NOSPLIT,$0-24
 	MOVL leaf+0(FP), AX
 	MOVL subleaf+4(FP), CX

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"hindsight/apic"
+	"hindsight/boot/msr"
 )
 
 // Kernel start on the bootstrap processor. kmain runs on bootStack in
@@ -125,14 +126,14 @@ func initFPU() {
 }
 
 func initSyscallMSRs() {
-	efer := rdmsr(msrIA32_EFER) | eferSCE
+	efer := msr.Read(msrIA32_EFER) | eferSCE
 	if hasNX {
 		efer |= eferNXE
 	}
-	wrmsr(msrIA32_EFER, efer)
-	wrmsr(msrIA32_STAR, uint64(selCode)<<32)
-	wrmsr(msrIA32_LSTAR, uint64(addrSyscallEntry()))
-	wrmsr(msrIA32_FMASK, rflagsIF|rflagsTF|rflagsDF|rflagsAC|rflagsNT)
+	msr.Write(msrIA32_EFER, efer)
+	msr.Write(msrIA32_STAR, uint64(selCode)<<32)
+	msr.Write(msrIA32_LSTAR, uint64(addrSyscallEntry()))
+	msr.Write(msrIA32_FMASK, rflagsIF|rflagsTF|rflagsDF|rflagsAC|rflagsNT)
 }
 
 // initPIC remaps the 8259 pair to vectors 0x30-0x3F and masks it: left as
@@ -169,7 +170,7 @@ func initMemory() bool {
 	phys.top = top
 	nxEnabled = hasNX
 	if hasNX {
-		wrmsr(msrIA32_EFER, rdmsr(msrIA32_EFER)|eferNXE)
+		msr.Write(msrIA32_EFER, msr.Read(msrIA32_EFER)|eferNXE)
 	}
 	if !reserveGuestRAM() {
 		return false

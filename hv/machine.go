@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"hindsight/boot"
+	"hindsight/boot/msr"
 	"hindsight/ept"
 	"hindsight/vmx"
 )
@@ -47,7 +48,7 @@ func NewMachine() (*Machine, error) {
 	if _, _, ecx, _ := boot.CPUID(1, 0); ecx&(1<<5) == 0 {
 		return nil, fmt.Errorf("hv: this CPU has no VT-x (CPUID.1:ECX.VMX[bit 5] = 0); hindsight needs VMX to run guests")
 	}
-	caps, err := vmx.DecodeCaps(boot.ReadMSR)
+	caps, err := vmx.DecodeCaps(msr.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +99,12 @@ func (m *Machine) enableVMX() error {
 	if m.vmxon[h.CPU] {
 		return nil
 	}
-	fc, write, err := vmx.FeatureControl(boot.ReadMSR(vmx.IA32_FEATURE_CONTROL)).Enable()
+	fc, write, err := vmx.FeatureControl(msr.Read(vmx.IA32_FEATURE_CONTROL)).Enable()
 	if err != nil {
 		return err
 	}
 	if write {
-		boot.WriteMSR(vmx.IA32_FEATURE_CONTROL, fc)
+		msr.Write(vmx.IA32_FEATURE_CONTROL, fc)
 	}
 	boot.SetCR0CR4(m.Caps.FixCR0(h.CR0), m.Caps.FixCR4(h.CR4|cr4VMXE))
 	region, err := m.newRegion()

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"hindsight/boot"
+	"hindsight/boot/msr"
 	"hindsight/ept"
 	"hindsight/hv/dev"
 	"hindsight/hv/replay"
@@ -332,7 +333,7 @@ func (v *VM) setupVMCS() error {
 		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
 		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
 		IA32EFER: h.EFER,
-		IA32PAT:  boot.ReadMSR(0x277),
+		IA32PAT:  msr.Read(0x277),
 	}
 	if err := host.Write(vmcs); err != nil {
 		return fmt.Errorf("host state: %w", err)
