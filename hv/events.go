@@ -37,12 +37,13 @@ const (
 const (
 	rflagsIF = 1 << 9
 
-	// Ports whose reads depend on the outside world (portFromOutside): the
-	// PIT's counters and system control port B (PIT channel 2 output)
-	// follow real time, and so does a real-time CMOS clock.
 	serialPollNs = 1_000_000 // how often the primary looks for host console input
 )
 
+// portFromOutside reports whether a read of port depends on the outside
+// world, so that the primary logs its value: the PIT's counters and system
+// control port B (PIT channel 2 output) follow real time, and so do the
+// clock registers of a real-time CMOS clock.
 func (v *VM) portFromOutside(port uint16) bool {
 	return port >= 0x40 && port <= 0x42 || port == 0x61 ||
 		v.cfg.RealRTC && port == dev.PortCMOSData && v.pc.RTC.ClockSelected()

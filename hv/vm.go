@@ -179,7 +179,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 		v.tsc0 = cfg.Log.tsc0
 	}
 	if cfg.RealRTC {
-		v.pc.RTC.SetTime(time.Now().Unix()) // then it runs with the TSC (rtcRead)
+		v.pc.RTC.SetTime(time.Now().Unix()) // a primary advances it from the TSC at each read (io)
 	}
 	return v, nil
 }
@@ -333,7 +333,7 @@ func (v *VM) setupVMCS() error {
 		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
 		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
 		IA32EFER: h.EFER,
-		IA32PAT:  msr.Read(0x277),
+		IA32PAT:  msr.Read(msr.IA32_PAT),
 	}
 	if err := host.Write(vmcs); err != nil {
 		return fmt.Errorf("host state: %w", err)

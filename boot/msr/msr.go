@@ -9,3 +9,7 @@ func Read(msr uint32) uint64
 
 // Write executes WRMSR.
 func Write(msr uint32, v uint64)
+
+// IA32_PAT is the page attribute table (SDM Vol. 3A §12.12.2); the VMCS
+// host-state area takes the host's.
+const IA32_PAT = 0x277
