@@ -106,21 +106,21 @@ func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 u
 		return
 	}
 	if v.nstaged == len(v.staged) {
-		v.flushLog(replay.NoVector) // still waiting (HLT): nothing delivered yet
+		v.flushLog(replay.Unrecorded) // still waiting (HLT): the outcome is not known yet
 	}
 	v.staged[v.nstaged] = r
 	v.nstaged++
 }
 
-// flushLog writes the held-back records to the log. The records of the
-// inputs that raise a PIC line carry the outcome, for the backup to check:
-// the interrupt the PIC requested after this landmark's inputs and the one
-// delivered at the coming VM entry.
+// flushLog writes the held-back records to the log. Unless delivered is
+// Unrecorded, the records of the inputs that raise a PIC line carry the
+// outcome, for the backup to check: the interrupt the PIC requested after
+// this landmark's inputs and the one delivered at the coming VM entry.
 func (v *VM) flushLog(delivered uint64) {
 	stamp := v.cfg.Log.now()
 	for i := range v.staged[:v.nstaged] {
 		r := &v.staged[i]
-		if r.Kind == kindIRQ || r.Kind == kindSerialIn {
+		if (r.Kind == kindIRQ || r.Kind == kindSerialIn) && delivered != replay.Unrecorded {
 			r.Value2, r.Value3 = v.requested(delivered), delivered
 		}
 		v.writeLog(r, stamp)
@@ -252,11 +252,11 @@ func (v *VM) replayEvents() {
 		case kindIRQ:
 			v.pc.PIC.PulseIRQ(int(r.Value))
 			v.IRQs++
-			v.input, v.checkInjection = *r, true
+			v.input, v.checkInjection = *r, r.Value3 != replay.Unrecorded
 		case kindSerialIn:
 			v.pc.Receive(byte(r.Value))
 			v.SerialIn++
-			v.input, v.checkInjection = *r, true
+			v.input, v.checkInjection = *r, r.Value3 != replay.Unrecorded
 		case kindDigest:
 			regs, mem, out := v.digest()
 			if regs != r.Value || mem != r.Value2 || out != r.Value3 {

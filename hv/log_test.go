@@ -91,7 +91,7 @@ func TestInjectionCheck(t *testing.T) {
 		}
 		l.ring.Release(1)
 	}
-	if got[0].Kind != kindRDTSC || got[0].Value2 != 0 || got[1].Value2 != 0x120 || got[1].Value3 != 0x120 ||
+	if got[0].Kind != kindRDTSC || got[0].Value2 != 0 || got[1].Value2 != 0x220 || got[1].Value3 != 0x220 ||
 		got[2].Kind != kindProgress || got[2].Value2 != 0 {
 		t.Fatalf("logged %v, %v, %v", got[0], got[1], got[2])
 	}
@@ -117,7 +117,7 @@ func TestInjectionCheck(t *testing.T) {
 }
 
 // A landmark with more records than the stage holds writes the first ones
-// early; none is lost or reordered.
+// early, without the outcome (not known yet); none is lost or reordered.
 func TestStageOverflow(t *testing.T) {
 	l := hostLog(t, 64)
 	p := &VM{cfg: Config{Role: Primary, Log: l}, tscHz: 3e9}
@@ -130,6 +130,13 @@ func TestStageOverflow(t *testing.T) {
 		b, _ := l.ring.Peek(1)
 		if err := replay.Decode(b, &r); err != nil || r.Value != uint64(i%16) {
 			t.Fatalf("record %d: %v %v", i, r, err)
+		}
+		code := uint64(replay.NoVector)
+		if i < stageRecords {
+			code = replay.Unrecorded
+		}
+		if r.Value2 != code || r.Value3 != code {
+			t.Fatalf("record %d: %v, want codes %#x", i, r, code)
 		}
 		l.ring.Release(1)
 	}
@@ -149,5 +156,28 @@ func TestLogLine(t *testing.T) {
 	}
 	if l.n != len(l.b)-1 {
 		t.Fatalf("n = %d: a full line must stop one short of the buffer (room for the newline)", l.n)
+	}
+}
+
+// The backup checks the outcome of an input only where the primary
+// recorded it.
+func TestReplayInputChecks(t *testing.T) {
+	for _, recorded := range []bool{false, true} {
+		l := hostLog(t, 64)
+		p := &VM{cfg: Config{Role: Primary, Log: l}, tscHz: 3e9, seq: 3}
+		p.logRecord(kindIRQ, 0, 0, 0, 0, 0)
+		if recorded {
+			p.flushLog(replay.VectorCode(0x20))
+		} else {
+			p.flushLog(replay.Unrecorded)
+		}
+		p.seq = 4 // a later record ends the backup's landmark 3
+		p.logRecord(kindProgress, 0, 0, 0, 0, 0)
+		p.state = Stopped // no lag to wait for
+		bk := &VM{cfg: Config{Role: Backup, Log: l, Peer: p}, tscHz: 3e9, state: Running, seq: 3}
+		bk.replayEvents()
+		if bk.IRQs != 1 || bk.checkInjection != recorded {
+			t.Fatalf("recorded %v: %d IRQs applied, check %v", recorded, bk.IRQs, bk.checkInjection)
+		}
 	}
 }

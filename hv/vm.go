@@ -250,7 +250,7 @@ func (v *VM) Run() {
 	v.out.flush()
 	if v.cfg.Role == Primary {
 		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
-		v.flushLog(replay.NoVector)
+		v.flushLog(replay.Unrecorded) // no injection follows
 	}
 	v.report()
 }

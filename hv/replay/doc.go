@@ -51,10 +51,13 @@
 // "requested" is the interrupt the PIC asks for once the landmark's inputs
 // are applied, "delivered" the one the guest was given at the VM entry
 // after it (none while the guest cannot take it: IF=0, blocking by STI or
-// MOV SS), each as a code, NoVector (0) or VectorCode(v) = 0x100 + v. The
-// backup compares both with its own after the landmark's last such record,
-// so a wrong input is caught at its own landmark rather than when the
-// guest's path departs. KindProgress carries no event: it lets the backup
+// MOV SS), each as a code: NoVector (0x100) or VectorCode(v) = 0x200 + v.
+// The backup compares both with its own after the landmark's last such
+// record, so a wrong input is caught at its own landmark rather than when
+// the guest's path departs. Both codes are Unrecorded (0) in a record the
+// primary had to write before the injection was decided (a landmark with
+// more inputs than it holds back: a halted guest collecting masked ticks);
+// the backup checks nothing for it. KindProgress carries no event: it lets the backup
 // run up to a landmark when nothing else was logged. Several records may
 // share a landmark; they are applied in log order.
 //
@@ -66,7 +69,7 @@
 //	replay: record: bad CRC (stored 0x2ead1284, computed 0x2ead1283)
 //	replay: record: unknown kind 9
 //	replay: record: IRQ: line 16, must be <= 15
-//	replay: record: IRQ: requested interrupt 0x20, must be 0 (none) or 0x100 + vector
+//	replay: record: IRQ: requested interrupt 0x20, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector
 //
 // A valid record has exactly one encoding, so Encode(Decode(b)) == b.
 //

@@ -21,20 +21,27 @@ const (
 	LayoutVersion = 2
 )
 
-// Interrupt codes, in Value2 and Value3 of KindIRQ and KindSerialIn: an
-// interrupt vector v is VectorCode(v), 0x100+v, so that "none" (NoVector,
-// 0) differs from vector 0.
-const NoVector = 0
+// Interrupt codes, in Value2 and Value3 of KindIRQ and KindSerialIn.
+const (
+	// Unrecorded: the primary did not record the outcome (the record went
+	// to the log before the landmark's injection was decided); nothing to
+	// check. Both codes are Unrecorded or neither is.
+	Unrecorded = 0
+	// NoVector: no interrupt.
+	NoVector = 0x100
+	// Interrupt vector v is VectorCode(v) = 0x200 + v.
+	vectorBase = 0x200
+)
 
 // VectorCode is the code of interrupt vector vec.
-func VectorCode(vec uint8) uint64 { return 0x100 | uint64(vec) }
+func VectorCode(vec uint8) uint64 { return vectorBase | uint64(vec) }
 
 // carriesInterrupts reports whether records of kind k carry interrupt
 // codes in Value2 and Value3.
 func carriesInterrupts(k Kind) bool { return k == KindIRQ || k == KindSerialIn }
 
-// validCode reports whether c is NoVector or a VectorCode.
-func validCode(c uint64) bool { return c == NoVector || c>>8 == 1 }
+// validCode reports whether c is Unrecorded, NoVector or a VectorCode.
+func validCode(c uint64) bool { return c == Unrecorded || c == NoVector || c>>8 == vectorBase>>8 }
 
 // Byte offsets of the fields of an encoded record.
 const (
@@ -300,15 +307,19 @@ func (r *Record) Validate() error {
 		return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
 	case ruleValue2:
 		if carriesInterrupts(k) {
-			return malformed("Value2", k, r.Value2, 0x1ff,
-				"%v: requested interrupt 0x%x, must be 0 (none) or 0x100 + vector", k, r.Value2)
+			return malformed("Value2", k, r.Value2, 0x2ff,
+				"%v: requested interrupt 0x%x, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector", k, r.Value2)
 		}
 		return malformed("Value2", k, r.Value2, 0,
 			"%v: Value2 0x%x, must be 0 unless DIGEST, IRQ or SERIALIN", k, r.Value2)
 	case ruleValue3:
+		if carriesInterrupts(k) && !validCode(r.Value3) {
+			return malformed("Value3", k, r.Value3, 0x2ff,
+				"%v: delivered interrupt 0x%x, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector", k, r.Value3)
+		}
 		if carriesInterrupts(k) {
-			return malformed("Value3", k, r.Value3, 0x1ff,
-				"%v: delivered interrupt 0x%x, must be 0 (none) or 0x100 + vector", k, r.Value3)
+			return malformed("Value3", k, r.Value3, 0,
+				"%v: delivered interrupt 0x%x with requested 0x%x: both or neither must be 0 (unrecorded)", k, r.Value3, r.Value2)
 		}
 		return malformed("Value3", k, r.Value3, 0,
 			"%v: Value3 0x%x, must be 0 unless DIGEST, IRQ or SERIALIN", k, r.Value3)
@@ -347,7 +358,7 @@ func (r *Record) broken() rule {
 	case carriesInterrupts(k) && !validCode(r.Value2),
 		k != KindDigest && !carriesInterrupts(k) && r.Value2 != 0:
 		return ruleValue2
-	case carriesInterrupts(k) && !validCode(r.Value3),
+	case carriesInterrupts(k) && (!validCode(r.Value3) || (r.Value2 == Unrecorded) != (r.Value3 == Unrecorded)),
 		k != KindDigest && !carriesInterrupts(k) && r.Value3 != 0:
 		return ruleValue3
 	}
@@ -459,20 +470,25 @@ func (r Record) String() string {
 }
 
 // appendInterrupts appends the requested and delivered interrupts of a
-// KindIRQ or KindSerialIn record.
+// KindIRQ or KindSerialIn record, where recorded.
 func appendInterrupts(b []byte, r Record) []byte {
+	if r.Value2 == Unrecorded && r.Value3 == Unrecorded {
+		return b
+	}
 	b = append(b, " requested="...)
 	b = AppendCode(b, r.Value2)
 	b = append(b, " delivered="...)
 	return AppendCode(b, r.Value3)
 }
 
-// AppendCode appends an interrupt code as "none", "vector 0x20", or, for
-// a code that is neither, "code 0x...".
+// AppendCode appends an interrupt code as "none", "vector 0x20",
+// "unrecorded", or, for a code that is none of them, "code 0x...".
 func AppendCode(b []byte, c uint64) []byte {
 	switch {
 	case c == NoVector:
 		return append(b, "none"...)
+	case c == Unrecorded:
+		return append(b, "unrecorded"...)
 	case validCode(c):
 		return appendHex(b, "vector ", c&0xff)
 	}

@@ -42,9 +42,10 @@ var samples = []Record{
 	{Kind: KindPortIn, Size: 2, Port: 0x71, Seq: 5, RIP: 6, Branches: 7, Value: 0xffff},
 	{Kind: KindPortIn, Size: 4, Port: 0xcfc, Seq: 8, RIP: 9, Value: 0xffffffff},
 	{Kind: KindIRQ, Seq: 10, RIP: 0x7c00, Value: 0},
-	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Branches: 99, Value: 15, Value2: 0x120, Value3: 0x120},
-	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Value: 0, Value2: 0x100, Value3: NoVector},
-	{Kind: KindSerialIn, Seq: 12, RIP: 0x1000, Value: 'A', Value2: 0x1ff, Value3: 0x1ff},
+	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Branches: 99, Value: 15, Value2: 0x220, Value3: 0x220},
+	{Kind: KindIRQ, Seq: 11, RIP: 0x7c01, Value: 0, Value2: 0x200, Value3: NoVector},
+	{Kind: KindSerialIn, Seq: 12, RIP: 0x1000, Value: 'A', Value2: 0x2ff, Value3: 0x2ff},
+	{Kind: KindSerialIn, Seq: 12, RIP: 0x1000, Value: 'A', Value2: NoVector, Value3: NoVector},
 	{Kind: KindSerialIn, Seq: 13, RIP: 0x1000, Value: 0xff},
 	{Kind: KindDigest, Seq: 14, RIP: 0x2000, Value: 0x1111111111111111, Value2: 0x2222222222222222, Value3: ^uint64(0)},
 	{Kind: KindDigest}, // an initial digest before any exit
@@ -194,11 +195,14 @@ func TestBitFlipsWithFixedCRC(t *testing.T) {
 				(r.Kind != KindPortIn && bit/8 >= 1 && bit/8 < 4) || // Size, Port
 				(r.Kind != KindDigest && bit/8 >= 40 && bit/8 < 56) // Value2, Value3
 			if carriesInterrupts(r.Kind) && bit/8 >= 40 && bit/8 < 56 {
-				code := r.Value2
+				req, del := r.Value2, r.Value3
 				if bit/8 >= 48 {
-					code = r.Value3
+					del ^= 1 << (bit % 64)
+				} else {
+					req ^= 1 << (bit % 64)
 				}
-				mustFail = !validCode(code ^ 1<<(bit%64))
+				code := func(c uint64) bool { return c == 0 || c == 0x100 || c >= 0x200 && c <= 0x2ff }
+				mustFail = !code(req) || !code(del) || (req == 0) != (del == 0)
 			}
 			if mustFail && err == nil {
 				t.Fatalf("%v: flip of bit %d (CRC fixed) accepted as %v", r, bit, out)
@@ -289,9 +293,11 @@ func TestValidation(t *testing.T) {
 		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value = 256 }), "Value", 256, "replay: record: SERIALIN: byte 0x100, must be <= 0xff"},
 		{with(func(r *Record) { r.Kind = KindRDTSC; r.Value2 = 1 }), "Value2", 1, "replay: record: RDTSC: Value2 0x1, must be 0 unless DIGEST, IRQ or SERIALIN"},
 		{with(func(r *Record) { r.Kind = KindEnd; r.Value3 = 7 }), "Value3", 7, "replay: record: END: Value3 0x7, must be 0 unless DIGEST, IRQ or SERIALIN"},
-		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x20 }), "Value2", 0x20, "replay: record: IRQ: requested interrupt 0x20, must be 0 (none) or 0x100 + vector"},
-		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x120; r.Value3 = 0x220 }), "Value3", 0x220, "replay: record: IRQ: delivered interrupt 0x220, must be 0 (none) or 0x100 + vector"},
-		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value3 = 1 << 63 }), "Value3", 1 << 63, "SERIALIN: delivered interrupt 0x8000000000000000"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x20 }), "Value2", 0x20, "replay: record: IRQ: requested interrupt 0x20, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x220; r.Value3 = 0x320 }), "Value3", 0x320, "replay: record: IRQ: delivered interrupt 0x320, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector"},
+		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value2 = 0x100; r.Value3 = 1 << 63 }), "Value3", 1 << 63, "SERIALIN: delivered interrupt 0x8000000000000000"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value2 = 0x220 }), "Value3", 0, "replay: record: IRQ: delivered interrupt 0x0 with requested 0x220: both or neither must be 0 (unrecorded)"},
+		{with(func(r *Record) { r.Kind = KindIRQ; r.Value3 = 0x100 }), "Value3", 0x100, "IRQ: delivered interrupt 0x100 with requested 0x0"},
 		{with(func(r *Record) { r.Kind = KindDigest; r.Size = 2 }), "Size", 2, "DIGEST: Size 2"},
 	}
 	for _, c := range cases {
@@ -370,10 +376,11 @@ func TestRecordString(t *testing.T) {
 		{Record{Kind: KindRDTSC, Seq: 1234, RIP: 0x100034, Value: 0x2f1a00c4}, "#1234 rip=0x100034 RDTSC value=0x2f1a00c4"},
 		{Record{Kind: KindPortIn, Seq: 77, RIP: 0xfff0, Branches: 90210, Port: 0x40, Size: 1, Value: 0x5c}, "#77 rip=0xfff0 br=90210 PORTIN port=0x40 size=1 value=0x5c"},
 		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0, Value2: VectorCode(0x20), Value3: VectorCode(0x20)}, "#5 rip=0x10 IRQ line=0 requested=vector 0x20 delivered=vector 0x20"},
-		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0, Value2: VectorCode(0)}, "#5 rip=0x10 IRQ line=0 requested=vector 0x0 delivered=none"},
-		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: 'A', Value2: VectorCode(0x24)}, "#6 rip=0x10 SERIALIN byte=0x41 'A' requested=vector 0x24 delivered=none"},
-		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: '\n'}, `#6 rip=0x10 SERIALIN byte=0xa '\n' requested=none delivered=none`},
-		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 1, Value2: 0x20, Port: 2}, "#5 rip=0x10 IRQ line=1 port=0x2 requested=code 0x20 delivered=none"},
+		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 0, Value2: VectorCode(0), Value3: NoVector}, "#5 rip=0x10 IRQ line=0 requested=vector 0x0 delivered=none"},
+		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: 'A', Value2: VectorCode(0x24), Value3: NoVector}, "#6 rip=0x10 SERIALIN byte=0x41 'A' requested=vector 0x24 delivered=none"},
+		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: '\n', Value2: NoVector, Value3: NoVector}, `#6 rip=0x10 SERIALIN byte=0xa '\n' requested=none delivered=none`},
+		{Record{Kind: KindSerialIn, Seq: 6, RIP: 0x10, Value: 'A'}, "#6 rip=0x10 SERIALIN byte=0x41 'A'"},
+		{Record{Kind: KindIRQ, Seq: 5, RIP: 0x10, Value: 1, Value2: 0x20, Port: 2}, "#5 rip=0x10 IRQ line=1 port=0x2 requested=code 0x20 delivered=unrecorded"},
 		{Record{Kind: KindDigest, Seq: 7, RIP: 0x10, Value: 1, Value2: 0xab, Value3: 0xcd}, "#7 rip=0x10 DIGEST regs=0x1 ram=0xab serial=0xcd"},
 		{Record{Kind: KindProgress, Seq: 8, RIP: 0x10, Value: 1500}, "#8 rip=0x10 PROGRESS host=1500ns"},
 		{Record{Kind: KindEnd, Seq: 9, RIP: 0x10, Value: 3}, "#9 rip=0x10 END status=3"},
