@@ -59,13 +59,14 @@ selftest-qemu-2:
 
 # An unrecovered panic and an illegal instruction must each print a
 # goroutine trace (and, for the trap, CPU, vector, RIP and registers), stop
-# the machine and exit with status 2 (QEMU: 2*2+1).
+# every other CPU and exit with status 2 (QEMU: 2*2+1).
 failtest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "selftest=panic" -status 5 \
-		-expect "panic: selftest: deliberate panic" -expect "goroutine " -expect "boot: exit status 2"
+		-expect "panic: selftest: deliberate panic" -expect "goroutine " \
+		-expect "boot: stopped 1 of 1 other CPUs" -expect "boot: exit status 2"
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "selftest=trap" -status 5 \
 		-expect "boot: cpu[0-9]*: exception #UD at rip" -expect "SIGILL" -expect "goroutine " \
-		-expect "rip " -expect "boot: exit status 2"
+		-expect "rip " -expect "boot: stopped 1 of 1 other CPUs" -expect "boot: exit status 2"
 
 # Bochs' CPU has x2APIC: the self-test runs in both local APIC modes.
 selftest-bochs: $(IMG)
@@ -81,8 +82,13 @@ bench-boot: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "bench=qemu-tcg" -expect "bench: thread switch"
 
 # VT-x in Bochs: the test guest on both cores at once, a triple fault on
-# CPU1 while CPU0 finishes, and an invalid guest state named by its check.
+# CPU1 while CPU0 finishes, an invalid guest state named by its check, the
+# port and MSR policy; NMIs sent to CPU1 while its guest runs (each exits
+# to the host and the guest still prints its reference checksum); and the
+# host ending on CPU0 while CPU1 runs a guest: the NMI that stops CPU1
+# exits the guest and must still park the CPU.
 GUESTSUM = $(shell $(GO) run ./tools/guestsum)
+NMISUM = $(shell $(GO) run ./tools/guestsum 3000000)
 vmtest-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=bringup" \
 		-expect "vm0| testguest: checksum $(GUESTSUM)" -expect "vm1| testguest: checksum $(GUESTSUM)" \
@@ -100,6 +106,12 @@ vmtest-bochs: $(IMG)
 		-expect "vm1| testguest: unclaimed port reads all ones" -expect "hv: vm1: RDMSR 0xc0011020 at rip 0x[0-9a-f]*: not modelled, #GP(0) injected" \
 		-expect "vm1| testguest: exception 0x0d" -expect "hv: vm1: stopped: guest wrote exit status 77" \
 		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=nmi rdrand=off" \
+		-expect "vm1| testguest: checksum $(NMISUM)" -expect "hv: vm1: stopped: guest wrote exit status 0" \
+		-expect "hv: vm1: stopped after .* NMI [1-9][0-9][0-9]*)" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=hostexit" \
+		-expect "vm1| testguest: spinning" -expect "hv: vmtest: the host exits on CPU0 while CPU1 runs a guest" \
+		-expect "boot: stopped 1 of 1 other CPUs" -expect "boot: exit status 3"
 
 # Under QEMU TCG there is no VT-x: the image must say so and exit cleanly.
 vmtest-qemu: $(IMG)

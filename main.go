@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"hindsight/boot"
 	"hindsight/boot/selftest"
@@ -87,10 +89,34 @@ func run(opts map[string]string) int {
 		cfgs[1].Corrupt = func(g *vmx.GuestState) { g.CS.AR |= vmx.ARDB }
 	case "policy": // unmodelled port and MSR on CPU1; CPU0 runs the bring-up guest
 		cfgs[1].RDI = testguest.ModePolicy
+	case "hostexit": // the host ends on CPU0 while CPU1 runs a guest: the NMI that stops CPU1 arrives in the guest
+		cfgs[1].RDI = testguest.ModeSpin
+		go func() {
+			boot.Pin(0)
+			time.Sleep(300 * time.Millisecond)
+			fmt.Println("hv: vmtest: the host exits on CPU0 while CPU1 runs a guest")
+			os.Exit(3) // unlike a panic, no signal pulls CPU1 out of the guest first
+		}()
+	case "nmi": // NMIs sent to CPU1 while its guest runs: each is the host's, and the guest goes on
+		cfgs[1].RSI = 3_000_000 // ten times the default: long enough for CPU0 to send many (make vmtest-bochs: NMISUM)
+		var done atomic.Bool
+		defer done.Store(true)
+		go func() {
+			// A busy loop on CPU0 (shared with vm0): with both Ps taken by
+			// vCPU loops, a timer would rarely fire.
+			boot.Pin(0)
+			period := boot.ReadStats().TSCHz / 200 // 5 ms
+			for next := boot.TSC(); !done.Load(); {
+				if boot.TSC() >= next {
+					boot.SendNMI(1)
+					next += period
+				}
+			}
+		}()
 	case "exitbench": // exit round-trip cost, on CPU0 alone
 		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: primary, Image: hv.ExitBenchImage(), TimeExits: true}}
 	default:
-		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, bringup, triplefault, badguest, policy, exitbench)\n", opts["vmtest"])
+		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, hostexit, nmi, bringup, triplefault, badguest, policy, exitbench)\n", opts["vmtest"])
 		return 1
 	}
 	var vms []*hv.VM
@@ -107,10 +133,10 @@ func run(opts map[string]string) int {
 	runVMs(vms...)
 	fmt.Printf("hv: host scheduler ticks during the run: CPU0 %d, CPU1 %d\n", boot.Ticks(0)-t0, boot.Ticks(1)-t1)
 	for _, vm := range vms {
-		fmt.Printf("hv: %s: %v after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d)\n",
+		fmt.Printf("hv: %s: %v after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d, NMI %d)\n",
 			vm.Name(), vm.State(), vm.Exits, vm.ExitsBy[vmx.ReasonCPUID], vm.ExitsBy[vmx.ReasonIOInstruction],
 			vm.ExitsBy[vmx.ReasonHLT], vm.ExitsBy[vmx.ReasonRDTSC], vm.ExitsBy[vmx.ReasonExternalInterrupt],
-			vm.ExitsBy[vmx.ReasonPreemptionTimer])
+			vm.ExitsBy[vmx.ReasonPreemptionTimer], vm.ExitsBy[vmx.ReasonExceptionOrNMI])
 	}
 	if opts["vmtest"] == "exitbench" {
 		c, o := vms[0].ExitCost()

@@ -163,6 +163,11 @@ func (l LAPIC) SendStartup(dest uint32, vector uint8) {
 	l.waitICR()
 }
 
+// SendNMI delivers an NMI to one APIC ID.
+func (l LAPIC) SendNMI(dest uint32) {
+	l.writeICR(dest, ICRNMI)
+}
+
 // BroadcastNMI delivers an NMI to every CPU but the sender.
 func (l LAPIC) BroadcastNMI() {
 	l.writeICR(0, ICRNMI|ICRAllButSelf)

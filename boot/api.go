@@ -144,6 +144,22 @@ func SetCR0CR4(cr0, cr4 uint64) {
 	writeCR4(cr4)
 }
 
+// SendNMI sends an NMI to CPU cpu. Outside a shutdown the host's handler
+// ignores it; a guest running there sees a VM exit (tests use it).
+func SendNMI(cpu int) error {
+	if cpu < 0 || cpu >= ncpu {
+		return errBadCPU
+	}
+	lapic.SendNMI(cpus[cpu].apicID)
+	return nil
+}
+
+// DeliverNMI runs the host's NMI handler on the caller's CPU: a VM exit
+// caused by an NMI (with "NMI exiting") consumed it, and the host must
+// still see it. While the host is stopping after a fatal error the CPU
+// parks there and DeliverNMI does not return.
+func DeliverNMI() { raiseNMI() }
+
 // CPUID executes CPUID on the caller's CPU.
 func CPUID(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32) { return cpuid(leaf, subleaf) }
 

@@ -93,6 +93,12 @@ const (
 func lock() {
 	for !atomic.CompareAndSwapUint32(&klock, 0, 1) {
 		for atomic.LoadUint32(&klock) != 0 {
+			if atomic.LoadUint32(&stopAll) != 0 {
+				// The holder is stopping the machine (shutdown) and will
+				// not release the lock: an NMI this CPU took as a VM
+				// exit may not reach nmiEntry, so park here.
+				parkStopped()
+			}
 			pause()
 		}
 	}

@@ -1,6 +1,9 @@
 package boot
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // trap is called by the entry stubs on the CPU's kernel stack, with the
 // interrupted state saved in the frame at cpu.cur. It handles the event and
@@ -182,6 +185,15 @@ func shutdown(code int) {
 	stopAll = 1
 	if ncpu > 1 {
 		lapic.BroadcastNMI()
+		// Wait up to 100 ms for the others to park (a CPU running a guest
+		// takes the NMI as a VM exit first).
+		for t0 := rdtsc(); atomic.LoadUint32(&stoppedCPUs) < uint32(ncpu-1) && rdtsc()-t0 < clk.tscHz/10; {
+		}
+		puts("boot: stopped ")
+		putDec(uint64(atomic.LoadUint32(&stoppedCPUs)))
+		puts(" of ")
+		putDec(uint64(ncpu - 1))
+		puts(" other CPUs\n")
 	}
 	puts("boot: exit status ")
 	putDec(uint64(code))

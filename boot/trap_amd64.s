@@ -181,7 +181,20 @@ TEXT ·nmiEntry(SB),NOSPLIT|NOFRAME,$0
 	JNE stop
 	IRETQ
 stop:
+	JMP ·parkStopped(SB)
+
+// parkStopped counts the calling CPU in stoppedCPUs and halts it for good.
+TEXT ·parkStopped(SB),NOSPLIT|NOFRAME,$0
+	LOCK
+	INCL ·stoppedCPUs(SB)
 	JMP ·haltForever(SB)
+
+// func raiseNMI()
+// INT 2 runs the NMI handler as if an NMI had arrived: for an NMI that a
+// VM exit took instead of the host (SDM Vol. 3C §27.1, "NMI exiting").
+TEXT ·raiseNMI(SB),NOSPLIT,$0-0
+	INT $2
+	RET
 
 TEXT ·haltForever(SB),NOSPLIT|NOFRAME,$0
 	CLI

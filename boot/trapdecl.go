@@ -15,8 +15,12 @@ func addrVectors() uintptr
 func addrNMIEntry() uintptr
 func addrRuntimeEntry() uintptr
 
-// stopAll is set before an NMI broadcast that parks every other CPU.
-var stopAll uint32
+func raiseNMI()
+func parkStopped()
+
+// stopAll is set before an NMI broadcast that parks every other CPU;
+// each CPU the NMI parked adds one to stoppedCPUs.
+var stopAll, stoppedCPUs uint32
 
 // vecSyscall marks a frame saved by syscallEntry.
 const vecSyscall = 256

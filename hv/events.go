@@ -23,7 +23,8 @@ import (
 // The primary's input records carry the outcome (the interrupt requested
 // and the one delivered), and the backup checks its own against it, so a
 // wrong input is reported at its landmark. Asynchronous exits (external
-// interrupt, preemption timer) are invisible to the guest and do not count.
+// interrupt, NMI, preemption timer) are invisible to the guest and do not
+// count.
 
 // Role is what a VM is to the log.
 type Role uint8

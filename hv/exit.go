@@ -61,6 +61,24 @@ func (v *VM) handleExit() {
 		// interrupts; the quantum restarts at the next entry. An event the
 		// exit interrupted in delivery is delivered again.
 		v.reinject()
+	case vmx.ReasonExceptionOrNMI:
+		// With "NMI exiting" an NMI that arrives in the guest is the
+		// host's (SDM Vol. 3C §26.2, §27.1): run its handler, which parks
+		// the CPU when the host is stopping; the exception bitmap is clear,
+		// so any other event here is unexpected.
+		info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
+		if vmx.EventType(info>>vmx.IntInfoTypeShift&7) != vmx.EventNMI {
+			v.end(causeUnhandledExit, r, v.regs.ExitQual)
+			break
+		}
+		boot.DeliverNMI()
+		// The guest never gets an NMI, so it cannot be blocking them; Bochs
+		// saves "blocking by NMI" set after such an exit, which would hold
+		// every later NMI off until the guest's next IRET and put host
+		// state into the replicas' digests.
+		intr, _ := vmx.VMREAD(vmx.GuestInterruptibility)
+		vmx.VMWRITE(vmx.GuestInterruptibility, intr&^uint64(vmx.BlockingByNMI))
+		v.reinject()
 	case vmx.ReasonInterruptWindow:
 		// afterExit injects.
 	case vmx.ReasonCPUID:

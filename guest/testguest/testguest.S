@@ -172,6 +172,8 @@ _start:
 	je	mode2
 	cmp	rax, 3
 	je	mode3
+	cmp	rax, 4
+	je	mode4
 	PUTS	"testguest: unknown mode\n"
 	mov	edi, EXIT_BAD_MODE
 	jmp	guest_exit
@@ -296,6 +298,15 @@ mode1:
 # port 0x2F8 (no device there: reads must give all ones), then RDMSR of an
 # MSR no model covers, which must raise #GP: the exception handler prints it
 # and exits with EXIT_EXCEPTION + 13.
+
+# ---------------------------------------------------------------------------
+# Mode 4: spin with interrupts disabled and never exit: the guest makes no
+# VM exit of its own, so the CPU is in the guest whenever the host looks.
+
+mode4:
+	PUTS	"testguest: spinning\n"
+	cli
+1:	jmp	1b
 
 mode3:
 	mov	dx, 0x2F8

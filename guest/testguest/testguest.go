@@ -15,7 +15,8 @@
 //     and 0x10 = data; CS = 0x08, DS = ES = SS = 0x10 (FS, GS: any).
 //   - RSP = StackTop (0x80000); the guest's stack grows down into
 //     [0x70000, 0x80000), which the hypervisor must leave free.
-//   - RDI = mode (ModeBringUp, ModeTripleFault, ModeReplay), RSI = param
+//   - RDI = mode (ModeBringUp, ModeTripleFault, ModeReplay, ModePolicy,
+//     ModeSpin), RSI = param
 //     (iteration count; 0 = the mode's default).
 //   - Guest RAM is at least MinRAM (16 MiB). The guest writes only its stack,
 //     its image (the data page at DataAddr: IDT, variables) and the work
@@ -88,6 +89,10 @@
 // "testguest: rdmsr next" and RDMSR 0xC0011020, which must raise #GP: the
 // guest prints its exception line and exits with ExitException + 13.
 //
+// ModeSpin (4): prints "testguest: spinning", then loops with interrupts
+// disabled forever and makes no VM exit of its own (the host's NMI test
+// needs a CPU that is in the guest when the NMI comes).
+//
 // ModeReplay (2), the deterministic replay test (12.65 M instructions with
 // the default 500,000 iterations, about 25 per iteration): remaps the PICs, programs the PIT at
 // 1000 Hz, enables COM1 receive interrupts and runs a memory-mixing loop with
@@ -108,6 +113,7 @@
 //
 //	testguest: mode 2 start
 //	testguest: iterations 500000
+//	testguest: rtc 00:00:00                  (the CMOS clock: hours, minutes, seconds as stored)
 //	testguest: interrupts on
 //	testguest: rx 0x68                       (one line per received byte)
 //	testguest: tick 100 checksum 0x...       (every 100 ticks; N = ticks seen)
@@ -117,6 +123,7 @@
 //	testguest: hlts 244                      (HLTs executed waiting for a tick)
 //	testguest: irq hash 0x...                (the interrupt hash alone)
 //	testguest: final ticks 246 checksum 0x...
+//	testguest: rtc 00:00:00                  (the CMOS clock again)
 //	testguest: done                          (then exit 0)
 //
 // Under the hypervisor the primary and the backup must print identical
@@ -185,6 +192,7 @@ const (
 	ModeTripleFault = 1
 	ModeReplay      = 2
 	ModePolicy      = 3 // unmodelled port and MSR: the hypervisor's policy
+	ModeSpin        = 4 // print "testguest: spinning", then loop with IF=0 forever, making no exit
 )
 
 // Default iteration counts (when param, RSI at entry, is 0).
