@@ -181,7 +181,17 @@ TEXT ·nmiEntry(SB),NOSPLIT|NOFRAME,$0
 	JNE stop
 	IRETQ
 stop:
+	// A CPU that parked itself first (lock) and is woken from haltForever
+	// by the NMI is not counted again. 0(SP) is the interrupted RIP
+	// (SDM Vol. 3A Figure 6-9); haltForever is 4 bytes long.
+	MOVQ 0(SP), AX
+	LEAQ ·haltForever(SB), CX
+	SUBQ CX, AX
+	CMPQ AX, $16
+	JB parked
 	JMP ·parkStopped(SB)
+parked:
+	JMP ·haltForever(SB)
 
 // parkStopped counts the calling CPU in stoppedCPUs and halts it for good.
 TEXT ·parkStopped(SB),NOSPLIT|NOFRAME,$0
