@@ -144,6 +144,22 @@ func SetCR0CR4(cr0, cr4 uint64) {
 	writeCR4(cr4)
 }
 
+// ThreadTSC returns the TSC ticks the calling thread has spent on a CPU,
+// kernel work done while it was current included: its own time, unlike
+// TSC differences, which also count other threads that ran meanwhile. No
+// system call; safe in VM-exit context. Precondition: the caller is pinned
+// (Pin), so its CPU block stays its own.
+func ThreadTSC() uint64 {
+	c := thisCPU()
+	for {
+		since := atomic.LoadUint64(&c.switched)
+		t := threads[c.running].onCPU + rdtsc() - since
+		if atomic.LoadUint64(&c.switched) == since {
+			return t // no switch in between
+		}
+	}
+}
+
 // SendNMI sends an NMI to CPU cpu. Outside a shutdown the host's handler
 // ignores it; a guest running there sees a VM exit (tests use it).
 func SendNMI(cpu int) error {

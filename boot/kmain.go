@@ -100,6 +100,7 @@ func kmain(magic, info uint64) {
 	}
 	t.state = tsRunning
 	t.cpu = 0
+	charge(c)
 	c.running = idx
 	c.cur = uintptr(unsafe.Pointer(&t.f))
 	lapic.StartTimer(vecTimer, uint32(clk.lapicHz/tickHz), true)

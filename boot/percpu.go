@@ -68,6 +68,7 @@ type cpu struct {
 	slice       uint64 // tick count at which the running thread got the CPU
 	ticks       uint64
 	consoleIRQs uint64 // COM1 input interrupts taken
+	switched    uint64 // TSC of the last change of running (charge)
 	idle        frame
 	idleFX      fxArea
 	gdt         [7]uint64 // null, code64, data, (unused), TSS (2 slots), pad

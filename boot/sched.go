@@ -43,6 +43,7 @@ type thread struct {
 	tid      int32
 	cpu      int32  // CPU running it, -1 if none
 	affinity uint64 // allowed CPUs (bit i: cpus[i])
+	onCPU    uint64 // TSC ticks spent running, up to its CPU's last switch (charge)
 
 	// Blocking: what the thread waits for and until when (0: no deadline).
 	block    blockKind
@@ -195,17 +196,29 @@ func schedule(c *cpu, preempt bool) {
 			t.cpu = -1
 			makeRunnable(cur)
 		}
+		charge(c)
 		c.running = -1
 	}
 	if idx := dequeue(c.id); idx >= 0 {
 		threads[idx].state = tsRunning
 		threads[idx].cpu = int32(c.id)
+		charge(c)
 		c.running = idx
 		c.slice = c.ticks
 		setCurrent(c, idx)
 		return
 	}
 	c.cur = uintptr(unsafe.Pointer(&c.idle))
+}
+
+// charge adds the time since c's last switch to the thread running on c
+// (none for the idle loop); call it before c.running changes.
+func charge(c *cpu) {
+	now := rdtsc()
+	if c.running >= 0 {
+		threads[c.running].onCPU += now - c.switched
+	}
+	atomic.StoreUint64(&c.switched, now)
 }
 
 // setCurrent points the CPU at thread idx's frame, delivering a pending

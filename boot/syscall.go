@@ -125,6 +125,7 @@ func doSyscall(c *cpu, idx int32) {
 		r = sysCloneImpl(idx, a0, a1, f.r8)
 	case sysExit:
 		t.state = tsFree
+		charge(c)
 		c.running = -1
 		return
 	case sysExitGroup:

@@ -213,11 +213,16 @@ func (v *VM) hlt() {
 	if v.cfg.Role == Backup {
 		return
 	}
-	t := boot.TSC()
+	var t uint64
+	if v.cfg.Account {
+		t = boot.ThreadTSC()
+	}
 	for {
 		v.pollEvents()
 		if _, ok := v.pc.PIC.PendingVector(); ok {
-			v.Cost.Waiting += boot.TSC() - t
+			if v.cfg.Account {
+				v.Cost.Waiting += boot.ThreadTSC() - t
+			}
 			return
 		}
 		v.Waits++

@@ -155,9 +155,12 @@ func (v *VM) head() (*replay.Record, bool) {
 	if v.haveHead {
 		return &v.rec, true
 	}
-	t := boot.TSC()
+	if !v.cfg.Account {
+		return v.awaitHead()
+	}
+	t := boot.ThreadTSC()
 	r, ok := v.awaitHead()
-	v.Cost.Waiting += boot.TSC() - t
+	v.Cost.Waiting += boot.ThreadTSC() - t
 	return r, ok
 }
 

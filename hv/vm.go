@@ -81,7 +81,7 @@ type VM struct {
 	// The exit clock and the log.
 	tsc0, tscHz         uint64 // time base (shared by a primary and its backup)
 	seq                 uint64 // landmark: synchronous exits so far
-	exitTSC             uint64 // TSC when the exit reached the hypervisor
+	exitTime            uint64 // the vCPU thread's time when the exit reached the hypervisor (Account)
 	tickDeadline        uint64 // TSC of the PIT's next interrupt (pollEvents)
 	nextPoll            uint64
 	inByte              byte
@@ -126,10 +126,12 @@ type VM struct {
 	CorruptedKind replay.Kind // and its kind
 }
 
-// Cost splits a vCPU's run in TSC ticks (in Bochs: instructions). Total
-// is from the first entry to the end; Hypervisor is spent between VM exit
-// and the next entry, Waiting the part of that spent waiting for the
-// outside world (the primary's HLT) or for the log (the backup's lag).
+// Cost splits a vCPU's run in TSC ticks (in Bochs: instructions) of the
+// vCPU thread's own time (boot.ThreadTSC): other host threads that ran on
+// its CPU meanwhile are not counted. Total is from the first entry to the
+// end; Hypervisor is spent between VM exit and the next entry, Waiting the
+// part of that spent waiting for the outside world (the primary's HLT) or
+// for the log (the backup's lag; sleeping there is not on the CPU at all).
 // Guest time is Total - Hypervisor, less the VM transitions themselves.
 type Cost struct {
 	Total, Hypervisor, Waiting uint64
@@ -230,7 +232,7 @@ func (v *VM) Run() {
 		return
 	}
 	v.state = Running
-	start := boot.TSC()
+	start := boot.ThreadTSC()
 	for v.state == Running {
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
 			v.end(causeEntryInsn, uint64(st), 0)
@@ -239,14 +241,14 @@ func (v *VM) Run() {
 		v.launched = true
 		v.Exits++
 		if v.cfg.Account {
-			v.exitTSC = boot.TSC()
+			v.exitTime = boot.ThreadTSC()
 			v.handleExit()
-			v.Cost.Hypervisor += boot.TSC() - v.exitTSC
+			v.Cost.Hypervisor += boot.ThreadTSC() - v.exitTime
 		} else {
 			v.handleExit()
 		}
 	}
-	v.Cost.Total = boot.TSC() - start
+	v.Cost.Total = boot.ThreadTSC() - start
 	v.out.flush()
 	if v.cfg.Role == Primary {
 		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
