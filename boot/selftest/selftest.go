@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ func Run(w io.Writer) int {
 	preemption(r)
 	nilDereference(r)
 	pinned(r)
+	threadTime(r)
 
 	vdso(r)
 	st := boot.ReadStats()
@@ -184,6 +186,36 @@ func pinned(r *result) {
 	}()
 	msg := <-res
 	r.check("pinned", msg == "", "thread pinned to CPU%d stayed there %s", target, msg)
+}
+
+// threadTime: a pinned thread's own time (boot.ThreadTSC) follows the TSC
+// while it computes and stands nearly still while it sleeps. The bounds are
+// loose on purpose: other threads may share the CPU, and an emulator's
+// clock is coarse.
+func threadTime(r *result) {
+	res := make(chan string)
+	go func() {
+		if err := boot.Pin(boot.NumCPU() - 1); err != nil {
+			res <- err.Error()
+			return
+		}
+		hz := boot.ReadStats().TSCHz
+		t0, c0 := boot.TSC(), boot.ThreadTSC()
+		for boot.TSC()-t0 < hz/50 { // 20 ms busy
+		}
+		busy, busyOwn := boot.TSC()-t0, boot.ThreadTSC()-c0
+		t1, c1 := boot.TSC(), boot.ThreadTSC()
+		time.Sleep(50 * time.Millisecond)
+		slept, sleptOwn := boot.TSC()-t1, boot.ThreadTSC()-c1
+		msg := fmt.Sprintf("busy 20 ms: %d%% own time; asleep 50 ms: %d%% own time",
+			busyOwn*100/busy, sleptOwn*100/slept)
+		if busyOwn < busy/2 || busyOwn > busy || sleptOwn > slept/4 {
+			msg = "FAIL " + msg
+		}
+		res <- msg
+	}()
+	msg := <-res
+	r.check("threadtime", !strings.HasPrefix(msg, "FAIL") && strings.Contains(msg, "own time"), "%s", strings.TrimPrefix(msg, "FAIL "))
 }
 
 // vdso: time.Now must not enter the kernel (the vDSO serves
