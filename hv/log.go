@@ -101,7 +101,7 @@ func (v *VM) logRecord(k replay.Kind, port uint16, size uint8, val, val2, val3 u
 		}
 	}
 	v.lastLogged = v.seq
-	if v.nstaged == 0 && k != kindIRQ && k != kindSerialIn {
+	if v.nstaged == 0 && !k.CarriesInterrupts() {
 		v.writeLog(&r, v.cfg.Log.now())
 		return
 	}
@@ -120,7 +120,7 @@ func (v *VM) flushLog(delivered uint64) {
 	stamp := v.cfg.Log.now()
 	for i := range v.staged[:v.nstaged] {
 		r := &v.staged[i]
-		if (r.Kind == kindIRQ || r.Kind == kindSerialIn) && delivered != replay.Unrecorded {
+		if r.Kind.CarriesInterrupts() && delivered != replay.Unrecorded {
 			r.Value2, r.Value3 = v.requested(delivered), delivered
 		}
 		v.writeLog(r, stamp)

@@ -81,7 +81,6 @@ type VM struct {
 	// The exit clock and the log.
 	tsc0, tscHz         uint64 // time base (shared by a primary and its backup)
 	seq                 uint64 // landmark: synchronous exits so far
-	exitTime            uint64 // the vCPU thread's time when the exit reached the hypervisor (Account)
 	tickDeadline        uint64 // TSC of the PIT's next interrupt (pollEvents)
 	nextPoll            uint64
 	inByte              byte
@@ -241,9 +240,9 @@ func (v *VM) Run() {
 		v.launched = true
 		v.Exits++
 		if v.cfg.Account {
-			v.exitTime = boot.ThreadTSC()
+			t := boot.ThreadTSC()
 			v.handleExit()
-			v.Cost.Hypervisor += boot.ThreadTSC() - v.exitTime
+			v.Cost.Hypervisor += boot.ThreadTSC() - t
 		} else {
 			v.handleExit()
 		}

@@ -36,9 +36,10 @@ const (
 // VectorCode is the code of interrupt vector vec.
 func VectorCode(vec uint8) uint64 { return vectorBase | uint64(vec) }
 
-// carriesInterrupts reports whether records of kind k carry interrupt
-// codes in Value2 and Value3.
-func carriesInterrupts(k Kind) bool { return k == KindIRQ || k == KindSerialIn }
+// CarriesInterrupts reports whether records of kind k carry interrupt
+// codes in Value2 and Value3: the inputs that raise a line on the guest's
+// PIC (KindIRQ, KindSerialIn).
+func (k Kind) CarriesInterrupts() bool { return k == KindIRQ || k == KindSerialIn }
 
 // validCode reports whether c is Unrecorded, NoVector or a VectorCode.
 func validCode(c uint64) bool { return c == Unrecorded || c == NoVector || c>>8 == vectorBase>>8 }
@@ -306,18 +307,18 @@ func (r *Record) Validate() error {
 		}
 		return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
 	case ruleValue2:
-		if carriesInterrupts(k) {
+		if k.CarriesInterrupts() {
 			return malformed("Value2", k, r.Value2, 0x2ff,
 				"%v: requested interrupt 0x%x, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector", k, r.Value2)
 		}
 		return malformed("Value2", k, r.Value2, 0,
 			"%v: Value2 0x%x, must be 0 unless DIGEST, IRQ or SERIALIN", k, r.Value2)
 	case ruleValue3:
-		if carriesInterrupts(k) && !validCode(r.Value3) {
+		if k.CarriesInterrupts() && !validCode(r.Value3) {
 			return malformed("Value3", k, r.Value3, 0x2ff,
 				"%v: delivered interrupt 0x%x, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector", k, r.Value3)
 		}
-		if carriesInterrupts(k) {
+		if k.CarriesInterrupts() {
 			return malformed("Value3", k, r.Value3, 0,
 				"%v: delivered interrupt 0x%x with requested 0x%x: both or neither must be 0 (unrecorded)", k, r.Value3, r.Value2)
 		}
@@ -355,11 +356,11 @@ func (r *Record) broken() rule {
 		k == KindIRQ && r.Value > 15,
 		k == KindSerialIn && r.Value > 255:
 		return ruleValue
-	case carriesInterrupts(k) && !validCode(r.Value2),
-		k != KindDigest && !carriesInterrupts(k) && r.Value2 != 0:
+	case k.CarriesInterrupts() && !validCode(r.Value2),
+		k != KindDigest && !k.CarriesInterrupts() && r.Value2 != 0:
 		return ruleValue2
-	case carriesInterrupts(k) && (!validCode(r.Value3) || (r.Value2 == Unrecorded) != (r.Value3 == Unrecorded)),
-		k != KindDigest && !carriesInterrupts(k) && r.Value3 != 0:
+	case k.CarriesInterrupts() && (!validCode(r.Value3) || (r.Value2 == Unrecorded) != (r.Value3 == Unrecorded)),
+		k != KindDigest && !k.CarriesInterrupts() && r.Value3 != 0:
 		return ruleValue3
 	}
 	return ruleNone

@@ -194,7 +194,7 @@ func TestBitFlipsWithFixedCRC(t *testing.T) {
 			mustFail := bit/8 >= 56 || // reserved
 				(r.Kind != KindPortIn && bit/8 >= 1 && bit/8 < 4) || // Size, Port
 				(r.Kind != KindDigest && bit/8 >= 40 && bit/8 < 56) // Value2, Value3
-			if carriesInterrupts(r.Kind) && bit/8 >= 40 && bit/8 < 56 {
+			if r.Kind.CarriesInterrupts() && bit/8 >= 40 && bit/8 < 56 {
 				req, del := r.Value2, r.Value3
 				if bit/8 >= 48 {
 					del ^= 1 << (bit % 64)
