@@ -200,13 +200,19 @@ func threadTime(r *result) {
 			return
 		}
 		hz := boot.ReadStats().TSCHz
-		t0, c0 := boot.TSC(), boot.ThreadTSC()
+		// Each own-time window lies inside its TSC window (read the TSC
+		// first at the start and last at the end), so own <= wall holds.
+		t0 := boot.TSC()
+		c0 := boot.ThreadTSC()
 		for boot.TSC()-t0 < hz/50 { // 20 ms busy
 		}
-		busy, busyOwn := boot.TSC()-t0, boot.ThreadTSC()-c0
-		t1, c1 := boot.TSC(), boot.ThreadTSC()
+		busyOwn := boot.ThreadTSC() - c0
+		busy := boot.TSC() - t0
+		t1 := boot.TSC()
+		c1 := boot.ThreadTSC()
 		time.Sleep(50 * time.Millisecond)
-		slept, sleptOwn := boot.TSC()-t1, boot.ThreadTSC()-c1
+		sleptOwn := boot.ThreadTSC() - c1
+		slept := boot.TSC() - t1
 		msg := fmt.Sprintf("busy 20 ms: %d%% own time; asleep 50 ms: %d%% own time",
 			busyOwn*100/busy, sleptOwn*100/slept)
 		if busyOwn < busy/2 || busyOwn > busy || sleptOwn > slept/4 {
