@@ -10,6 +10,9 @@ TIMEOUT ?= 120
 export CGO_ENABLED := 0
 GOENV := GOOS=linux GOARCH=amd64
 
+# Guest images build with their own rules, kept beside their sources.
+include $(wildcard guest/*/*.mk)
+
 .PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs soak-replay bench-ring bench-boot bench-exit bench-replay clean
 
 all: image
