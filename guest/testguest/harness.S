@@ -9,12 +9,9 @@
 #   - GDT at 0x13000: 0x08 = 64-bit code, 0x10 = data
 #   - long mode, CPL0, RFLAGS = 0x2, RSP = 0x80000
 #   - RDI = mode, RSI = param, read from the multiboot command line
-#     ("mode=N param=M", decimal; both default to 0; param up to 2^32-1)
-# For mode 0 only it also arms the local APIC timer to deliver a periodic NMI
-# (every ~10 ms; QEMU honours the delivery-mode field of the LVT timer
-# register), so the guest's one HLT with IF=0 wakes up, as the hypervisor's
-# "resume HLT when no event is pending" would do. Until the guest loads its own
-# IDT, a harness IDT at 0x14000 ignores such an NMI (IRETQ stub at 0x15000).
+#     ("mode=N param=M", decimal, 64-bit; both default to 0)
+# The harness loads no IDT: the guest loads its own before anything can
+# interrupt or fault.
 #
 # Build: as --64 -I DIR_WITH_testguest.bin harness.S; ld -Ttext=0x800000
 # --oformat binary. Run: qemu-system-x86_64 -kernel harness.bin
@@ -28,14 +25,12 @@
 	.equ PDPT,         0x11000
 	.equ PD,           0x12000
 	.equ GDT,          0x13000
-	.equ IDT,          0x14000
-	.equ NMI_STUB,     0x15000
 	.equ STACK_TOP,    0x80000
 	.equ MB_MAGIC,     0x1BADB002
 	.equ MB_FLAGS,     0x00010000		# bit 16: a.out kludge address fields valid
 	.equ MBI_FLAG_CMDLINE, 1 << 2
 	.equ MSR_EFER,     0xC0000080
-	.equ MSR_APIC_BASE, 0x1B
+	.equ CMDLINE_MAX,  256
 
 	.text
 	.code32
@@ -58,30 +53,29 @@ entry32:
 	cld
 	mov	esp, STACK_TOP
 
-	# Command line: mode=N param=M.
-	xor	eax, eax
-	mov	[mode], eax
-	mov	[param], eax
+	# Keep the command line (parsed in 64-bit mode) before anything below
+	# is overwritten: up to CMDLINE_MAX - 1 characters, NUL-terminated.
+	mov	edi, offset cmdline
 	test	dword ptr [ebx], MBI_FLAG_CMDLINE
-	jz	1f
+	jz	2f
 	mov	esi, [ebx + 16]			# cmdline (physical address)
-	mov	edi, offset key_mode
-	call	find_key
-	mov	[mode], eax
-	mov	esi, [ebx + 16]
-	mov	edi, offset key_param
-	call	find_key
-	mov	[param], eax
-1:
+	mov	ecx, CMDLINE_MAX - 1
+1:	lodsb
+	test	al, al
+	jz	2f
+	stosb
+	loop	1b
+2:	mov	byte ptr [edi], 0
+
 	# Copy the guest image to GUEST_ADDR.
 	mov	esi, offset guest_image
 	mov	edi, GUEST_ADDR
 	mov	ecx, guest_image_end - guest_image
 	rep movsb
 
-	# Zero PML4, PDPT, PD, GDT, IDT, NMI stub page.
+	# Zero PML4, PDPT, PD, GDT.
 	mov	edi, PML4
-	mov	ecx, 6 * 4096 / 4
+	mov	ecx, 4 * 4096 / 4
 	xor	eax, eax
 	rep stosd
 	mov	dword ptr [PML4], PDPT | 3	# present, writable
@@ -103,22 +97,6 @@ entry32:
 	mov	dword ptr [GDT + 20], 0x00CF9200
 	lgdt	[gdtr]
 
-	# Harness IDT: vector 2 (NMI) -> IRETQ stub; everything else absent.
-	mov	word ptr [NMI_STUB], 0xCF48	# 48 CF = iretq
-	mov	dword ptr [IDT + 2*16 + 0], (0x08 << 16) | (NMI_STUB & 0xFFFF)
-	mov	dword ptr [IDT + 2*16 + 4], (NMI_STUB & 0xFFFF0000) | 0x8E00
-
-	# Mode 0: periodic NMI from the local APIC timer.
-	cmp	dword ptr [mode], 0
-	jne	3f
-	mov	ecx, MSR_APIC_BASE
-	rdmsr
-	and	eax, 0xFFFFF000
-	or	dword ptr [eax + 0xF0], 0x100	# SVR: APIC software enable
-	mov	dword ptr [eax + 0x3E0], 0xB	# divide configuration: by 1
-	mov	dword ptr [eax + 0x320], 0x20400	# LVT timer: periodic, delivery mode NMI
-	mov	dword ptr [eax + 0x380], 10000000	# initial count (~10 ms in QEMU)
-3:
 	# Long mode: PAE, CR3, EFER.LME, then paging.
 	mov	eax, cr4
 	or	eax, 1 << 5			# CR4.PAE
@@ -135,45 +113,6 @@ entry32:
 	mov	cr0, eax
 	ljmp	0x08, offset entry64
 
-# find_key: ESI = NUL-terminated command line, EDI = NUL-terminated key
-# ("mode="); the key must start the line or follow a space. Returns the
-# decimal number after the key in EAX (0 if the key is missing).
-# Clobbers ECX, EDX, ESI.
-find_key:
-	push	ebx
-	mov	ebx, esi			# ebx: candidate start
-1:	cmp	byte ptr [ebx], 0
-	je	5f
-	cmp	ebx, esi			# at the start, or after a space?
-	je	2f
-	cmp	byte ptr [ebx - 1], ' '
-	jne	4f
-2:	xor	ecx, ecx
-3:	mov	al, [edi + ecx]
-	test	al, al
-	jz	6f				# whole key matched
-	cmp	al, [ebx + ecx]
-	jne	4f
-	inc	ecx
-	jmp	3b
-4:	inc	ebx
-	jmp	1b
-5:	xor	eax, eax			# not found
-	pop	ebx
-	ret
-6:	lea	esi, [ebx + ecx]
-	xor	eax, eax
-7:	movzx	edx, byte ptr [esi]
-	sub	edx, '0'
-	cmp	edx, 9
-	ja	8f
-	imul	eax, eax, 10
-	add	eax, edx
-	inc	esi
-	jmp	7b
-8:	pop	ebx
-	ret
-
 	.code64
 entry64:
 	mov	ax, 0x10
@@ -183,9 +122,18 @@ entry64:
 	mov	fs, ax
 	mov	gs, ax
 	mov	rsp, STACK_TOP
-	lidt	[rip + idtr]
-	mov	edi, [rip + mode]		# RDI = mode (zero-extended)
-	mov	esi, [rip + param]		# RSI = param
+
+	# Command line: mode=N param=M.
+	lea	rsi, [rip + cmdline]
+	lea	rdi, [rip + key_mode]
+	call	find_key
+	mov	r12, rax
+	lea	rsi, [rip + cmdline]
+	lea	rdi, [rip + key_param]
+	call	find_key
+	mov	r13, rax
+	mov	rdi, r12			# RDI = mode
+	mov	rsi, r13			# RSI = param
 	xor	eax, eax
 	xor	ebx, ebx
 	xor	ecx, ecx
@@ -193,12 +141,49 @@ entry64:
 	xor	ebp, ebp
 	push	2
 	popfq					# RFLAGS = 0x2: IF=0
+	xor	r12d, r12d
+	xor	r13d, r13d
 	mov	eax, GUEST_ADDR
 	jmp	rax
 
-	.balign	4
-mode:	.long	0
-param:	.long	0
+# find_key: RSI = NUL-terminated command line, RDI = NUL-terminated key
+# ("mode="); the key must start the line or follow a space. Returns the
+# decimal number after the key in RAX (64-bit, wrapping; 0 if the key is
+# missing). Clobbers RCX, RDX, RSI, R8.
+find_key:
+	mov	r8, rsi				# r8: candidate start
+1:	cmp	byte ptr [r8], 0
+	je	5f
+	cmp	r8, rsi				# at the start, or after a space?
+	je	2f
+	cmp	byte ptr [r8 - 1], ' '
+	jne	4f
+2:	xor	ecx, ecx
+3:	mov	al, [rdi + rcx]
+	test	al, al
+	jz	6f				# whole key matched
+	cmp	al, [r8 + rcx]
+	jne	4f
+	inc	ecx
+	jmp	3b
+4:	inc	r8
+	jmp	1b
+5:	xor	eax, eax			# not found
+	ret
+6:	lea	rsi, [r8 + rcx]
+	xor	eax, eax
+7:	movzx	edx, byte ptr [rsi]
+	sub	edx, '0'
+	cmp	edx, 9
+	ja	8f
+	imul	rax, rax, 10
+	add	rax, rdx
+	inc	rsi
+	jmp	7b
+8:	ret
+
+cmdline:
+	.fill	CMDLINE_MAX, 1, 0
 key_mode:
 	.asciz	"mode="
 key_param:
@@ -207,10 +192,6 @@ key_param:
 	.word	0
 gdtr:	.word	3 * 8 - 1
 	.long	GDT
-	.balign	4
-	.word	0
-idtr:	.word	3 * 16 - 1
-	.quad	IDT
 
 	.balign	16
 guest_image:

@@ -5,16 +5,20 @@ package testguest
 // when qemu-system-x86_64, as or ld is missing.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,11 +95,9 @@ func (r qemuResult) withPrefix(p string) []string {
 	return out
 }
 
-// runQEMU boots the harness with the command line, feeding input to COM1,
-// with a hard timeout. extra are more QEMU arguments.
-func runQEMU(t *testing.T, harness, cmdline string, input []byte, extra ...string) qemuResult {
-	t.Helper()
-	debugLog := filepath.Join(t.TempDir(), "qemu-debug.log")
+// qemuArgs are the arguments that boot the harness with the command line,
+// COM1 on stdio, the ExitPort device and a -d log; extra are appended.
+func qemuArgs(harness, cmdline, debugLog string, extra ...string) []string {
 	args := []string{
 		"-nodefaults", "-display", "none", "-no-reboot",
 		"-m", "64M", "-smp", "1",
@@ -104,7 +106,15 @@ func runQEMU(t *testing.T, harness, cmdline string, input []byte, extra ...strin
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=4", ExitPort),
 		"-d", "cpu_reset,guest_errors", "-D", debugLog,
 	}
-	args = append(args, extra...)
+	return append(args, extra...)
+}
+
+// runQEMU boots the harness with the command line, feeding input to COM1,
+// with a hard timeout. extra are more QEMU arguments.
+func runQEMU(t *testing.T, harness, cmdline string, input []byte, extra ...string) qemuResult {
+	t.Helper()
+	debugLog := filepath.Join(t.TempDir(), "qemu-debug.log")
+	args := qemuArgs(harness, cmdline, debugLog, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), qemuTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
@@ -142,7 +152,8 @@ func exitStatus(status int) int { return status<<1 | 1 }
 func checkNoFailureLines(t *testing.T, r qemuResult) {
 	t.Helper()
 	for _, p := range []string{MarkerException, "testguest: unknown mode", MarkerNoTripleFault,
-		"testguest: rdtsc went backwards", "testguest: stray irqs", "testguest: rx dropped"} {
+		"testguest: rdtsc went backwards", "testguest: stray irqs", "testguest: rx dropped",
+		MarkerAsyncBadParam, MarkerShadowBroken} {
 		if l := r.withPrefix(p); len(l) > 0 {
 			t.Errorf("failure line: %q", l[0])
 		}
@@ -163,13 +174,15 @@ func TestQEMUMode0(t *testing.T) {
 			MarkerRDTSCOK,
 			fmt.Sprintf("testguest: iterations %d", iters),
 			fmt.Sprintf("%s%016x", MarkerChecksum, Checksum0(param)),
-			"testguest: hlt",
-			MarkerHLTResumed,
 			MarkerDone,
 		} {
 			if !r.has(want) {
 				t.Errorf("param %d: no line %q", param, want)
 			}
+		}
+		// cli; hlt would end a VM: mode 0 must not halt.
+		if l := r.withPrefix("testguest: hlt"); len(l) > 0 {
+			t.Errorf("param %d: mode 0 printed %q: it must not halt", param, l)
 		}
 		if v := r.withPrefix(MarkerVendor); len(v) != 1 || len(v[0]) != len(MarkerVendor)+12 {
 			t.Errorf("param %d: vendor lines %q, want one with 12 characters", param, v)
@@ -337,4 +350,348 @@ func r0(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// syncBuffer is a bytes.Buffer that QEMU's output goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.ReplaceAll(s.b.String(), "\r", "")
+}
+
+// qemuMonitor is a connection to QEMU's human monitor on a Unix socket.
+type qemuMonitor struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+const monitorPrompt = "(qemu) "
+
+func dialMonitor(t *testing.T, sock string) *qemuMonitor {
+	t.Helper()
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("QEMU monitor: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	m := &qemuMonitor{conn: conn, r: bufio.NewReader(conn)}
+	if _, err := m.untilPrompt(); err != nil {
+		t.Fatalf("QEMU monitor: no prompt: %v", err)
+	}
+	return m
+}
+
+// untilPrompt returns what the monitor writes before its next prompt.
+func (m *qemuMonitor) untilPrompt() (string, error) {
+	if err := m.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return "", err
+	}
+	var out []byte
+	for !bytes.HasSuffix(out, []byte(monitorPrompt)) {
+		b, err := m.r.ReadByte()
+		if err != nil {
+			return string(out), err
+		}
+		out = append(out, b)
+	}
+	return string(out[:len(out)-len(monitorPrompt)]), nil
+}
+
+func (m *qemuMonitor) command(t *testing.T, cmd string) string {
+	t.Helper()
+	if _, err := io.WriteString(m.conn, cmd+"\n"); err != nil {
+		t.Fatalf("QEMU monitor %q: %v", cmd, err)
+	}
+	out, err := m.untilPrompt()
+	if err != nil {
+		t.Fatalf("QEMU monitor %q: %v\n%s", cmd, err, out)
+	}
+	return out
+}
+
+var (
+	monRIPRE = regexp.MustCompile(`RIP=([0-9a-f]{16})`)
+	monRFLRE = regexp.MustCompile(`RFL=([0-9a-f]{8})`)
+	monHLTRE = regexp.MustCompile(`HLT=([01])`)
+)
+
+// haltedAt reads the CPU state through the monitor and returns RIP, failing
+// unless the CPU is halted with IF = 0 just past a HLT instruction of Image.
+func haltedAt(t *testing.T, m *qemuMonitor) uint64 {
+	t.Helper()
+	regs := m.command(t, "info registers")
+	rip, rfl, hlt := monRIPRE.FindStringSubmatch(regs), monRFLRE.FindStringSubmatch(regs), monHLTRE.FindStringSubmatch(regs)
+	if rip == nil || rfl == nil || hlt == nil {
+		t.Fatalf("info registers: no RIP, RFL or HLT field:\n%s", regs)
+	}
+	pc, _ := strconv.ParseUint(rip[1], 16, 64)
+	flags, _ := strconv.ParseUint(rfl[1], 16, 64)
+	if hlt[1] != "1" {
+		t.Errorf("CPU not halted (HLT=%s) at RIP %#x", hlt[1], pc)
+	}
+	if flags&0x200 != 0 {
+		t.Errorf("halted with IF = 1 (RFLAGS %#x): an interrupt could wake it", flags)
+	}
+	if pc <= LoadAddr || pc > LoadAddr+uint64(len(Image)) || Image[pc-1-LoadAddr] != 0xF4 {
+		t.Errorf("RIP %#x does not follow a HLT (0xf4) of the image", pc)
+	}
+	return pc
+}
+
+// TestQEMUMode6Halt boots mode 6 and checks through the QEMU monitor that the
+// guest stops for good after "testguest: halting": the CPU halted with IF = 0
+// just past a HLT, at the same RIP 300 ms later, no further output, no exit.
+func TestQEMUMode6Halt(t *testing.T) {
+	harness := buildHarness(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "monitor.sock")
+	args := qemuArgs(harness, fmt.Sprintf("mode=%d", ModeHalt), filepath.Join(dir, "qemu-debug.log"),
+		"-monitor", "unix:"+sock+",server=on,wait=off")
+	ctx, cancel := context.WithTimeout(context.Background(), qemuTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	var serial syncBuffer
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &serial, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("qemu: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		<-exited
+	}()
+
+	for !strings.Contains(serial.String(), MarkerHalting+"\n") {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("qemu ended (%v) before %q; serial:\n%s\nstderr:\n%s", err, MarkerHalting, serial.String(), stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("no %q within %v; serial:\n%s", MarkerHalting, qemuTimeout, serial.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	mon := dialMonitor(t, sock)
+	first := haltedAt(t, mon)
+	time.Sleep(300 * time.Millisecond)
+	if again := haltedAt(t, mon); again != first {
+		t.Errorf("halted at RIP %#x, then at %#x: the guest ran on", first, again)
+	}
+	out := serial.String()
+	if want := "testguest: mode 6 start\n" + MarkerHalting + "\n"; !strings.HasSuffix(out, want) {
+		t.Errorf("serial output %q, want it to end with %q", out, want)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("qemu ended by itself (%v): a halted guest must not exit", err)
+	default:
+	}
+	t.Logf("halted at RIP %#x; serial:\n%s", first, out)
+
+	if _, err := io.WriteString(mon.conn, "quit\n"); err != nil {
+		t.Fatalf("QEMU monitor quit: %v", err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("qemu after quit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("qemu did not quit")
+	}
+}
+
+var (
+	asyncHeadRE   = regexp.MustCompile(`^testguest: async rounds (\d+) divisor (\d+) hz (\d+)$`)
+	asyncRoundsRE = regexp.MustCompile(`^testguest: async (\w+) rounds (\d+) target (\d+)$`)
+	asyncTicksRE  = regexp.MustCompile(`^testguest: async (\w+) ticks (\d+) hash 0x([0-9a-f]{16})$`)
+	asyncTotalRE  = regexp.MustCompile(`^testguest: async total ticks (\d+) rx (\d+)$`)
+	asyncDigestRE = regexp.MustCompile(`^testguest: async digest 0x([0-9a-f]{16})$`)
+)
+
+type asyncPhase struct {
+	name                  string
+	rounds, target, ticks uint64
+	hash                  uint64
+}
+
+type asyncRun struct {
+	phases    []asyncPhase
+	total, rx uint64
+	digest    uint64
+}
+
+func atou(s string) uint64 {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		panic(err) // the regexps admit only digits
+	}
+	return v
+}
+
+func hextou(s string) uint64 {
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// checkAsync checks the output of a mode 5 run with the given rounds and PIT
+// divisor and returns its numbers: every phase in order with both its lines,
+// each with at least AsyncMinTicks ticks and its rounds, the spin phase's
+// wait all in its loop, ticks at the target of the
+// phases where nearly all time is spent there, the totals, and a digest
+// that the phase lines recompute.
+func checkAsync(t *testing.T, r qemuResult, rounds uint32, divisor uint16, rx int) asyncRun {
+	t.Helper()
+	checkNoFailureLines(t, r)
+	if r.status != exitStatus(ExitOK) {
+		t.Errorf("qemu status %d, want %d (guest exit 0)", r.status, exitStatus(ExitOK))
+	}
+	lines := r.withPrefix("testguest: async ")
+	want := 1 + 2*len(AsyncPhases) + 2
+	if len(lines) != want {
+		t.Fatalf("%d async lines, want %d:\n%s", len(lines), want, strings.Join(lines, "\n"))
+	}
+	if m := asyncHeadRE.FindStringSubmatch(lines[0]); m == nil ||
+		atou(m[1]) != uint64(rounds) || atou(m[2]) != uint64(divisor) || atou(m[3]) != PITInputHz/uint64(divisor) {
+		t.Errorf("first line %q, want rounds %d divisor %d hz %d", lines[0], rounds, divisor, PITInputHz/uint64(divisor))
+	}
+	var run asyncRun
+	digest := uint64(fnvOffset)
+	sum := uint64(0)
+	for k, name := range AsyncPhases {
+		a, b := asyncRoundsRE.FindStringSubmatch(lines[1+2*k]), asyncTicksRE.FindStringSubmatch(lines[2+2*k])
+		if a == nil || b == nil || a[1] != name || b[1] != name {
+			t.Fatalf("phase %s: lines %q, %q", name, lines[1+2*k], lines[2+2*k])
+		}
+		p := asyncPhase{name: name, rounds: atou(a[2]), target: atou(a[3]), ticks: atou(b[2]), hash: hextou(b[3])}
+		run.phases = append(run.phases, p)
+		if p.ticks < AsyncMinTicks || p.rounds < uint64(rounds) || p.target > p.ticks {
+			t.Errorf("phase %s: %d rounds, %d ticks, %d at target; want at least %d rounds and %d ticks",
+				name, p.rounds, p.ticks, p.target, rounds, AsyncMinTicks)
+		}
+		switch name {
+		case "spin":
+			// The loop ends at its last tick; one more may land
+			// between the loop and the CLI after it.
+			if w := uint64(rounds) * AsyncSpinTicks; p.target != w || p.ticks > w+1 {
+				t.Errorf("spin phase: %d ticks, %d in its loop; want %d in the loop and at most one after it", p.ticks, p.target, w)
+			}
+		case "rep", "shadow", "nested":
+			if p.target == 0 {
+				t.Errorf("phase %s: none of %d ticks at its target", name, p.ticks)
+			}
+		}
+		sum += p.ticks
+		digest = (digest ^ p.hash) * fnvPrime
+		digest = (digest ^ p.ticks) * fnvPrime
+	}
+	n := len(lines)
+	if m := asyncTotalRE.FindStringSubmatch(lines[n-2]); m == nil || atou(m[1]) != sum || atou(m[2]) != uint64(rx) {
+		t.Errorf("line %q, want total ticks %d (the phases' sum) rx %d", lines[n-2], sum, rx)
+	} else {
+		run.total, run.rx = atou(m[1]), atou(m[2])
+	}
+	if m := asyncDigestRE.FindStringSubmatch(lines[n-1]); m == nil || hextou(m[1]) != digest {
+		t.Errorf("line %q, want digest %#016x (of the phase lines)", lines[n-1], digest)
+	} else {
+		run.digest = hextou(m[1])
+	}
+	if !r.has(MarkerDone) {
+		t.Errorf("no line %q", MarkerDone)
+	}
+	return run
+}
+
+// TestQEMUModeAsync runs mode 5 on QEMU TCG, whose PIT runs in real time:
+// twice alike and once at another timer rate, and once with serial input.
+// Every phase completes with ticks inside it, and the digests all differ: they
+// see where the interrupts landed.
+func TestQEMUModeAsync(t *testing.T) {
+	harness := buildHarness(t)
+	run := func(rounds uint32, divisor uint16, input []byte) asyncRun {
+		r := runQEMU(t, harness, fmt.Sprintf("mode=%d param=%d", ModeAsync, AsyncParam(rounds, divisor)), input)
+		return checkAsync(t, r, rounds, divisor, len(input))
+	}
+	runs := []asyncRun{
+		run(1, PITDivisor, nil),
+		run(1, PITDivisor, nil),
+		run(1, 2*PITDivisor, nil),
+		run(AsyncDefaultRounds, PITDivisor, []byte("hi!\n")),
+	}
+	for i := range runs {
+		for j := i + 1; j < len(runs); j++ {
+			if runs[i].digest == runs[j].digest {
+				t.Errorf("runs %d and %d print the same digest %#016x: it does not see where interrupts land", i, j, runs[i].digest)
+			}
+		}
+	}
+}
+
+// TestQEMUModeAsyncDefault runs mode 5 with param 0: the default rounds and
+// timer rate.
+func TestQEMUModeAsyncDefault(t *testing.T) {
+	r := runQEMU(t, buildHarness(t), fmt.Sprintf("mode=%d", ModeAsync), nil)
+	checkAsync(t, r, AsyncDefaultRounds, PITDivisor, 0)
+}
+
+// TestQEMUModeAsyncDeterministic runs mode 5 under -icount (virtual time from
+// the instruction count: the PIT, the TSC and the PIT counter reads become
+// deterministic). Two runs alike print identical async lines; a run whose
+// timer is 1/119 slower moves every tick to another instruction, so every
+// phase prints another hash.
+func TestQEMUModeAsyncDeterministic(t *testing.T) {
+	harness := buildHarness(t)
+	icount := func(divisor uint16) (qemuResult, asyncRun) {
+		r := runQEMU(t, harness, fmt.Sprintf("mode=%d param=%d", ModeAsync, AsyncParam(1, divisor)), nil,
+			"-icount", "shift=0,sleep=off", "-rtc", "clock=vm")
+		return r, checkAsync(t, r, 1, divisor, 0)
+	}
+	ra, a := icount(119)
+	rb, _ := icount(119)
+	_, c := icount(120)
+	if la, lb := strings.Join(ra.withPrefix("testguest: async "), "\n"), strings.Join(rb.withPrefix("testguest: async "), "\n"); la != lb {
+		t.Errorf("two identical -icount runs differ:\n%s\n---\n%s", la, lb)
+	}
+	if len(a.phases) != len(AsyncPhases) || len(c.phases) != len(AsyncPhases) {
+		t.Fatalf("phases missing")
+	}
+	for k := range a.phases {
+		if a.phases[k].hash == c.phases[k].hash {
+			t.Errorf("phase %s: hash %#016x at divisors 119 and 120: it does not see where ticks land", a.phases[k].name, a.phases[k].hash)
+		}
+	}
+}
+
+// TestQEMUModeAsyncBadParam: a divisor the PIT cannot count, or bits above
+// the divisor, end mode 5 before it starts, with a line that says why.
+func TestQEMUModeAsyncBadParam(t *testing.T) {
+	harness := buildHarness(t)
+	for _, param := range []uint64{AsyncParam(1, 1), 1 << 48} {
+		r := runQEMU(t, harness, fmt.Sprintf("mode=%d param=%d", ModeAsync, param), nil)
+		if l := r.withPrefix(MarkerAsyncBadParam); len(l) != 1 || !strings.HasPrefix(l[0], fmt.Sprintf("%s%016x: ", MarkerAsyncBadParam, param)) {
+			t.Errorf("param %#x: lines %q, want one %q with the param", param, l, MarkerAsyncBadParam)
+		}
+		if r.status != exitStatus(ExitBadParam) || r.has(MarkerDone) {
+			t.Errorf("param %#x: qemu status %d, want %d (ExitBadParam) and no done line", param, r.status, exitStatus(ExitBadParam))
+		}
+	}
 }

@@ -8,11 +8,12 @@
 #
 # Layout of the image:
 #   0x100000  code (text subsection 0), then strings and tables (subsection 1)
-#   0x101000  data page (subsection 2): IDT, variables, serial receive ring
+#   0x102000  data page (subsection 2): IDT, variables, serial receive ring
 # Memory outside the image that the guest uses:
 #   0x070000-0x07FFFF  stack (RSP = 0x80000 at entry, grows down)
 #   0x200000-0x2FFFFF  mode 0 work buffer (1 MiB)
 #   0x300000-0x30FFFF  mode 2 work buffer (64 KiB)
+#   0x400000-0x47FFFF  mode 5 REP buffers A and B (256 KiB each)
 # Nothing else below 0x100000 is read or written by the guest.
 #
 # Register convention: helpers (putc, puts, puthex, putdec, ...) may clobber
@@ -26,7 +27,7 @@
 # Constants (keep in sync with testguest.go)
 
 	.equ LOAD_ADDR,      0x100000
-	.equ DATA_OFFSET,    0x1000		# data page at LOAD_ADDR + 0x1000
+	.equ DATA_OFFSET,    0x2000		# data page at LOAD_ADDR + 0x2000
 
 	# COM1: 16550 UART
 	.equ COM1,           0x3F8
@@ -56,6 +57,8 @@
 	.equ PIT_CMD,        0x43
 	.equ PIT_MODE2,      0x34		# channel 0, lobyte/hibyte, mode 2 (rate generator), binary
 	.equ PIT_DIVISOR,    1193		# 1193182 Hz / 1193 = 1000.15 Hz
+	.equ PIT_INPUT_HZ,   1193182		# the 8254's input clock on a PC
+	.equ PIT_LATCH0,     0x00		# counter latch command, channel 0 (8254 datasheet: SC=00, RW=00)
 
 	# Other ports
 	.equ POST_PORT,      0x80		# POST code port: a cheap synchronous exit
@@ -71,6 +74,8 @@
 	.equ EXIT_BAD_MODE,        1
 	.equ EXIT_RDTSC_BACKWARDS, 2
 	.equ EXIT_NO_TRIPLE_FAULT, 3
+	.equ EXIT_BAD_PARAM,       4		# mode 5: param out of range
+	.equ EXIT_SHADOW_BROKEN,   5		# mode 5: an interrupt was taken inside an STI shadow
 	.equ EXIT_EXCEPTION,       0x40		# + vector
 
 	# The computation
@@ -91,7 +96,33 @@
 	.equ WAIT_EVERY,     2048		# STI;HLT until the next timer tick
 	.equ PRINT_TICKS,    100		# tick line every 100 timer ticks
 
-	.equ IDT_VECTORS,    48			# 0x00-0x2F
+	.equ IDT_VECTORS,    49			# 0x00-0x30
+	.equ SOFT_VECTOR,    0x30		# mode 5: INT 0x30 through a trap gate
+	.equ GATE_INTERRUPT, 0x8E		# IDT gate byte 5: P=1, DPL=0, type 0xE (64-bit interrupt gate)
+	.equ GATE_TRAP,      0x8F		# P=1, DPL=0, type 0xF (64-bit trap gate: IF is not cleared)
+	.equ RFLAGS_IF,      0x200		# RFLAGS bit 9
+
+	# Mode 5 (exact asynchronous events). Work per phase: param bits 31:0
+	# rounds (0 = ASYNC_DEFAULT_ROUNDS); every phase goes on past its rounds
+	# until it has taken ASYNC_MIN_TICKS timer interrupts.
+	.equ ASYNC_DEFAULT_ROUNDS, 2
+	.equ ASYNC_MIN_TICKS,      4
+	.equ ASYNC_MIN_DIVISOR,    2		# the 8254 rate generator cannot count 1
+	.equ ASYNC_SPIN_TICKS,     4		# spin phase: ticks waited per round
+	.equ ASYNC_BUF,            0x400000	# rep phase: buffer A, then B at + ASYNC_LEN
+	.equ ASYNC_LEN,            0x40000	# 256 KiB: bytes per REP operation
+	.equ SHADOW_ITERS,         1024		# shadow phase iterations per round (power of two)
+	.equ SHADOW_WORK,          32		# WORK steps per IF=0 stretch
+	.equ NESTED_CALLS,         128		# nested phase INT 0x30 per round (power of two)
+	.equ NESTED_OUTER_WORK,    8		# WORK steps between two INT 0x30
+	.equ NESTED_SPINS,         512		# steps inside each INT 0x30 handler
+	.equ NESTED_BP_EVERY,      64		# an INT3 every 64 steps in there (power of two)
+	.equ UD_ITERS,             16384	# ud phase UD2s per round (power of two)
+	.equ UD_WORK,              4		# WORK steps between two UD2s
+	.equ CLOCK_ITERS,          128		# clock phase clock reads per round (power of two)
+	.equ CLOCK_SPAN,           1024		# inner loop: 64 + (hash bits & 1023) steps (power of two)
+	.equ CLOCK_MIN,            64
+	.equ SEED5,                0xA0761D6478BD642F	# xorshift seed, mode 5
 
 # ---------------------------------------------------------------------------
 # Macros
@@ -147,6 +178,30 @@
 	inc	r12
 .endm
 
+# WORK n: mode 5's exit-free filler: n steps of x = xorshift64(x) mixed into
+# the phase hash (R15 = x, R14 = hash, RBP = FNV_PRIME), RCX counting down.
+# 13 instructions a step. Clobbers RAX, RCX.
+.macro WORK n:req
+	mov	ecx, \n
+.Lwork\@:
+	XORSHIFT
+	MIX	r15
+	dec	ecx
+	jnz	.Lwork\@
+.endm
+
+# NEXT_ROUND label: a mode 5 phase finished a round; back to label until the
+# phase has done R13 rounds and taken ASYNC_MIN_TICKS timer interrupts (the
+# tick count is a plain memory read: no exit). Clobbers RAX.
+.macro NEXT_ROUND label:req
+	inc	qword ptr [rip + phase_rounds]
+	mov	rax, [rip + phase_rounds]
+	cmp	rax, r13
+	jb	\label
+	cmp	qword ptr [rip + phase_ticks], ASYNC_MIN_TICKS
+	jb	\label
+.endm
+
 # ---------------------------------------------------------------------------
 # Entry: 64-bit mode, CPL0, RFLAGS = 0x2, RSP = 0x80000, RDI = mode, RSI = param.
 
@@ -174,13 +229,17 @@ _start:
 	je	mode3
 	cmp	rax, 4
 	je	mode4
+	cmp	rax, 5
+	je	mode5
+	cmp	rax, 6
+	je	mode6
 	PUTS	"testguest: unknown mode\n"
 	mov	edi, EXIT_BAD_MODE
 	jmp	guest_exit
 
 # ---------------------------------------------------------------------------
 # Mode 0: VMX bring-up. CPUID 0 and 1, RDTSC twice, a 1 MiB memory
-# computation, one HLT with IF=0, exit 0.
+# computation, exit 0.
 
 mode0:
 	# CPUID leaf 0: vendor string in EBX, EDX, ECX.
@@ -268,14 +327,6 @@ mode0:
 	call	puthex64
 	PUTS	"\n"
 
-	# One HLT with interrupts disabled: the hypervisor resumes it at the
-	# next instruction when no event is pending (the QEMU harness wakes it
-	# with an NMI instead).
-	PUTS	"testguest: hlt\n"
-	cli
-	hlt
-	PUTS	"testguest: hlt resumed\n"
-
 	PUTS	"testguest: done\n"
 	mov	edi, [rip + status]
 	jmp	guest_exit
@@ -307,6 +358,14 @@ mode4:
 	PUTS	"testguest: spinning\n"
 	cli
 1:	jmp	1b
+
+# ---------------------------------------------------------------------------
+# Mode 6: halt for good. CLI; HLT is the end of a VM, as a real processor
+# stays halted: no exit status is written.
+
+mode6:
+	PUTS	"testguest: halting\n"
+	jmp	halt_forever
 
 mode3:
 	mov	dx, 0x2F8
@@ -561,13 +620,439 @@ pic_init:
 
 # pit_init: channel 0, mode 2, 1000 Hz.
 pit_init:
+	mov	eax, PIT_DIVISOR
+# pit_program: channel 0, mode 2 (rate generator), divisor AX (low byte
+# first). Clobbers RAX, RDX.
+pit_program:
+	mov	edx, eax
 	mov	al, PIT_MODE2
 	out	PIT_CMD, al
-	mov	al, PIT_DIVISOR & 0xFF
+	mov	al, dl
 	out	PIT_CH0, al
-	mov	al, PIT_DIVISOR >> 8
+	mov	al, dh
 	out	PIT_CH0, al
 	ret
+
+# ---------------------------------------------------------------------------
+# Mode 5: exact asynchronous events. The PIT ticks at the rate param asks
+# for and six phases run with interrupts enabled, none of which makes a VM
+# exit of its own inside it (phase clock's clock reads aside: they are its
+# point); each timer interrupt mixes where it landed (RIP, RFLAGS, RCX, RSI,
+# RDI, R12) into the phase's hash, so a tick one instruction (or one REP
+# iteration) elsewhere prints another hash. Output happens only between
+# phases, with interrupts disabled.
+# State: R13 = rounds, R12 = the phase's loop counter, R14 = the phase's own
+# result (a hash), R15 = xorshift state, RBP = FNV_PRIME.
+
+mode5:
+	# param = rounds (bits 31:0, 0 = default) | PIT divisor << 32 (bits
+	# 47:32, 0 = 1193); bits 63:48 must be zero.
+	mov	rax, [rip + param]
+	mov	rcx, rax
+	shr	rcx, 48
+	jnz	.Lm5_bad_param
+	mov	rcx, rax
+	shr	rcx, 32
+	jnz	1f
+	mov	ecx, PIT_DIVISOR
+1:	cmp	ecx, ASYNC_MIN_DIVISOR
+	jb	.Lm5_bad_param
+	mov	[rip + divisor], rcx
+	mov	r13d, eax
+	test	r13, r13
+	jnz	2f
+	mov	r13d, ASYNC_DEFAULT_ROUNDS
+2:	PUTS	"testguest: async rounds "
+	mov	rax, r13
+	call	putdec
+	PUTS	" divisor "
+	mov	rax, [rip + divisor]
+	call	putdec
+	PUTS	" hz "
+	mov	eax, PIT_INPUT_HZ
+	xor	edx, edx
+	div	qword ptr [rip + divisor]
+	call	putdec
+	PUTS	"\n"
+
+	xor	eax, eax
+	mov	[rip + ticks], rax
+	mov	[rip + rx_count], rax
+	mov	[rip + stray_irqs], rax
+	mov	[rip + bps], rax
+	mov	[rip + uds], rax
+	mov	[rip + status], rax		# EXIT_OK
+	mov	rax, FNV_OFFSET
+	mov	[rip + digest], rax
+
+	# Mode 5's own handlers: timer and COM1 interrupts hash where they
+	# land; #BP returns; #UD skips a UD2; INT 0x30 through a trap gate.
+	mov	edi, IRQ_BASE1
+	lea	rsi, [rip + irq_async_timer]
+	mov	edx, GATE_INTERRUPT
+	call	idt_set
+	mov	edi, IRQ_BASE1 + 4
+	lea	rsi, [rip + irq_async_com1]
+	mov	edx, GATE_INTERRUPT
+	call	idt_set
+	mov	edi, 3
+	lea	rsi, [rip + bp_return]
+	mov	edx, GATE_INTERRUPT
+	call	idt_set
+	mov	edi, 6
+	lea	rsi, [rip + ud_skip]
+	mov	edx, GATE_INTERRUPT
+	call	idt_set
+	mov	edi, SOFT_VECTOR
+	lea	rsi, [rip + soft_handler]
+	mov	edx, GATE_TRAP
+	call	idt_set
+
+	call	pic_init
+	mov	rax, [rip + divisor]
+	call	pit_program
+	mov	dx, COM1_MCR
+	mov	al, MCR_DTR_RTS_OUT2
+	out	dx, al
+	mov	dx, COM1_IER
+	mov	al, IER_ERBFI
+	out	dx, al
+
+	mov	rbp, FNV_PRIME
+	mov	r15, SEED5
+
+	# Phase spin: wait for ASYNC_SPIN_TICKS ticks a round in a loop of
+	# three instructions (a counter, a compare with memory, a branch).
+	lea	rdi, [rip + desc_spin]
+	call	phase_begin
+	mov	[rip + phase_rounds], r13
+	mov	rax, r13
+	imul	rax, rax, ASYNC_SPIN_TICKS
+	add	rax, [rip + ticks]
+	sti
+async_spin_lo:
+	inc	r12
+	cmp	[rip + ticks], rax
+	jb	async_spin_lo
+async_spin_hi:
+	cli
+	MIX	r12
+	call	phase_end
+
+	# Phase rep: eight REP string instructions a round, MOVSB, MOVSQ,
+	# STOSB, STOSQ each forward and backward (DF=1), 32 Ki to 256 Ki
+	# iterations each over the 256 KiB buffers A and B.
+	lea	rdi, [rip + desc_rep]
+	call	phase_begin
+	mov	rbx, ASYNC_BUF
+	sti
+.Lrep_round:
+	XORSHIFT
+	mov	rdi, rbx			# STOSQ forward: A[0, L) = x
+	mov	ecx, ASYNC_LEN / 8
+	mov	rax, r15
+	call	rep_stosq
+	std					# STOSB backward: B[0, L) = x >> 8
+	lea	rdi, [rbx + 2*ASYNC_LEN - 1]
+	mov	ecx, ASYNC_LEN
+	mov	rax, r15
+	shr	rax, 8
+	call	rep_stosb
+	cld					# MOVSB forward, unaligned:
+	mov	edx, r15d			# B[s, L) = A[0, L - s), s = 1..8
+	and	edx, 7
+	inc	edx
+	mov	rsi, rbx
+	lea	rdi, [rbx + ASYNC_LEN + rdx]
+	mov	ecx, ASYNC_LEN
+	sub	ecx, edx
+	call	rep_movsb
+	std					# MOVSQ backward: A[8, L) = B[0, L - 8)
+	lea	rsi, [rbx + 2*ASYNC_LEN - 16]
+	lea	rdi, [rbx + ASYNC_LEN - 8]
+	mov	ecx, ASYNC_LEN / 8 - 1
+	call	rep_movsq
+	XORSHIFT				# STOSQ backward: B[L/2, L) = x'
+	lea	rdi, [rbx + 2*ASYNC_LEN - 8]
+	mov	ecx, ASYNC_LEN / 16
+	mov	rax, r15
+	call	rep_stosq
+	mov	edx, r15d			# MOVSB backward, overlapping (a move
+	shr	edx, 3				# up): A[t, L) = A[0, L - t), t = 1..16
+	and	edx, 15
+	inc	edx
+	lea	rdi, [rbx + ASYNC_LEN - 1]
+	mov	rsi, rdi
+	sub	rsi, rdx
+	mov	ecx, ASYNC_LEN
+	sub	ecx, edx
+	call	rep_movsb
+	cld					# STOSB forward, unaligned:
+	movzx	edx, r15w			# A[u, u + L/2) = x' >> 16, u = 0..255
+	shr	edx, 8
+	lea	rdi, [rbx + rdx]
+	mov	ecx, ASYNC_LEN / 2
+	mov	rax, r15
+	shr	rax, 16
+	call	rep_stosb
+	mov	rsi, rbx			# MOVSQ forward: B[0, L) = A[0, L)
+	lea	rdi, [rbx + ASYNC_LEN]
+	mov	ecx, ASYNC_LEN / 8
+	call	rep_movsq
+	mov	rax, [rbx + ASYNC_LEN]		# sample B: first, last, one at random
+	MIX	rax
+	mov	rax, [rbx + 2*ASYNC_LEN - 8]
+	MIX	rax
+	mov	eax, r15d
+	and	eax, ASYNC_LEN - 8
+	mov	rax, [rbx + ASYNC_LEN + rax]
+	MIX	rax
+	inc	r12
+	NEXT_ROUND .Lrep_round
+	cli
+	xor	ecx, ecx			# then all of A and B
+1:	mov	rax, [rbx + rcx*8]
+	MIX	rax
+	inc	ecx
+	cmp	ecx, 2*ASYNC_LEN / 8
+	jb	1b
+	call	phase_end
+
+	# Phase shadow: the loop runs with IF=0 and opens interrupts only for
+	# an instant, at STI's interrupt shadow and after POPF, so a tick that
+	# became pending while IF=0 is taken exactly there (SDM Vol. 2B STI:
+	# interrupts are recognised only after the instruction that follows
+	# it; POPF has no shadow). STI; CLI keeps it pending.
+	lea	rdi, [rip + desc_shadow]
+	call	phase_begin
+.Lshadow_loop:
+	WORK	SHADOW_WORK
+	sti
+async_shadow_forbid:
+	cli					# in STI's shadow: no interrupt before it
+	sti
+	nop					# in STI's shadow
+async_shadow_sti:
+	cli					# a pending tick is taken before this CLI
+	WORK	SHADOW_WORK
+	pushfq
+	or	qword ptr [rsp], RFLAGS_IF
+	popfq
+async_shadow_popf:
+	pushfq					# ... or before this PUSHF
+	and	qword ptr [rsp], ~RFLAGS_IF
+	popfq
+	inc	r12
+	test	r12d, SHADOW_ITERS - 1
+	jnz	.Lshadow_loop
+	NEXT_ROUND .Lshadow_loop
+	call	phase_end
+
+	# Phase nested: INT 0x30 through a trap gate; its handler computes with
+	# interrupts enabled and executes INT3 (whose handler returns), so
+	# timer interrupts nest inside a software-interrupt handler.
+	lea	rdi, [rip + desc_nested]
+	call	phase_begin
+	sti
+.Lnested_loop:
+	WORK	NESTED_OUTER_WORK
+	int	SOFT_VECTOR
+	inc	r12
+	test	r12d, NESTED_CALLS - 1
+	jnz	.Lnested_loop
+	NEXT_ROUND .Lnested_loop
+	cli
+	mov	rax, [rip + bps]
+	MIX	rax
+	call	phase_end
+
+	# Phase ud: a UD2 between short computations; the #UD handler skips it.
+	lea	rdi, [rip + desc_ud]
+	call	phase_begin
+	sti
+.Lud_loop:
+	WORK	UD_WORK
+async_ud_at:
+	ud2
+async_ud_next:
+	inc	r12
+	test	r12d, UD_ITERS - 1
+	jnz	.Lud_loop
+	NEXT_ROUND .Lud_loop
+	cli
+	mov	rax, [rip + uds]
+	MIX	rax
+	call	phase_end
+
+	# Phase clock: RDTSC and a latched read of PIT counter 0 (these exit:
+	# they are the point), mixed into the hash; the exit-free loop after
+	# them runs CLOCK_MIN + (hash & (CLOCK_SPAN - 1)) steps, so its length
+	# depends on the values read.
+	lea	rdi, [rip + desc_clock]
+	call	phase_begin
+	sti
+.Lclock_loop:
+	rdtsc
+	shl	rdx, 32
+	or	rax, rdx
+	MIX	rax
+	mov	al, PIT_LATCH0
+	out	PIT_CMD, al
+	in	al, PIT_CH0			# latched count, low byte
+	movzx	edx, al
+	in	al, PIT_CH0			# high byte
+	movzx	eax, al
+	shl	eax, 8
+	or	eax, edx
+	MIX	rax
+	mov	rcx, r14
+	shr	rcx, 32
+	and	ecx, CLOCK_SPAN - 1
+	add	ecx, CLOCK_MIN
+async_clock_lo:
+1:	XORSHIFT
+	MIX	r15
+	dec	ecx
+	jnz	1b
+async_clock_hi:
+	inc	r12
+	test	r12d, CLOCK_ITERS - 1
+	jnz	.Lclock_loop
+	NEXT_ROUND .Lclock_loop
+	cli
+	call	phase_end
+
+	PUTS	"testguest: async total ticks "
+	mov	rax, [rip + ticks]
+	call	putdec
+	PUTS	" rx "
+	mov	rax, [rip + rx_count]
+	call	putdec
+	PUTS	"\n"
+	cmp	qword ptr [rip + stray_irqs], 0
+	je	3f
+	PUTS	"testguest: stray irqs "
+	mov	rax, [rip + stray_irqs]
+	call	putdec
+	PUTS	"\n"
+3:	PUTS	"testguest: async digest 0x"
+	mov	rax, [rip + digest]
+	call	puthex64
+	PUTS	"\n"
+	PUTS	"testguest: done\n"
+	mov	edi, [rip + status]
+	jmp	guest_exit
+
+.Lm5_bad_param:
+	PUTS	"testguest: async bad param 0x"
+	mov	rax, [rip + param]
+	call	puthex64
+	PUTS	": want rounds | divisor << 32 with divisor 2-65535 (0 = 1193)\n"
+	mov	edi, EXIT_BAD_PARAM
+	jmp	guest_exit
+
+# phase_begin: start the mode 5 phase of descriptor RDI (interrupts
+# disabled): zero its counters, start its hash, R14 and R12, and load its
+# target and forbidden RIP ranges for the interrupt handlers.
+# Clobbers RAX, RDX.
+phase_begin:
+	mov	[rip + phase_desc], rdi
+	xor	eax, eax
+	mov	[rip + phase_rounds], rax
+	mov	[rip + phase_ticks], rax
+	mov	[rip + phase_target], rax
+	mov	[rip + phase_forbidden], rax
+	xor	r12d, r12d
+	mov	rax, FNV_OFFSET
+	mov	[rip + phase_hash], rax
+	mov	r14, rax
+	mov	rax, [rdi + 8]
+	mov	[rip + target1_lo], rax
+	mov	rdx, [rdi + 16]
+	sub	rdx, rax
+	mov	[rip + target1_len], rdx
+	mov	rax, [rdi + 24]
+	mov	[rip + target2_lo], rax
+	mov	rdx, [rdi + 32]
+	sub	rdx, rax
+	mov	[rip + target2_len], rdx
+	mov	rax, [rdi + 40]
+	mov	[rip + target_rcx], rax
+	mov	rax, [rdi + 48]
+	mov	[rip + forbid_lo], rax
+	mov	rdx, [rdi + 56]
+	sub	rdx, rax
+	mov	[rip + forbid_len], rdx
+	ret
+
+# phase_end: end the running phase (interrupts disabled): mix its own result
+# R14 into its hash, print its two lines, and mix hash and tick count into
+# the digest. An interrupt inside an STI shadow is reported and makes the
+# exit status EXIT_SHADOW_BROKEN.
+phase_end:
+	mov	rax, [rip + phase_hash]
+	xor	rax, r14
+	imul	rax, rbp
+	mov	[rip + phase_hash], rax
+	PUTS	"testguest: async "
+	call	phase_name
+	PUTS	" rounds "
+	mov	rax, [rip + phase_rounds]
+	call	putdec
+	PUTS	" target "
+	mov	rax, [rip + phase_target]
+	call	putdec
+	PUTS	"\ntestguest: async "
+	call	phase_name
+	PUTS	" ticks "
+	mov	rax, [rip + phase_ticks]
+	call	putdec
+	PUTS	" hash 0x"
+	mov	rax, [rip + phase_hash]
+	call	puthex64
+	PUTS	"\n"
+	mov	rax, [rip + digest]
+	xor	rax, [rip + phase_hash]
+	imul	rax, rbp
+	xor	rax, [rip + phase_ticks]
+	imul	rax, rbp
+	mov	[rip + digest], rax
+	cmp	qword ptr [rip + phase_forbidden], 0
+	je	1f
+	PUTS	"testguest: async sti shadow broken "
+	mov	rax, [rip + phase_forbidden]
+	call	putdec
+	PUTS	" last rip 0x"
+	mov	rax, [rip + forbid_rip]
+	call	puthex64
+	PUTS	"\n"
+	mov	dword ptr [rip + status], EXIT_SHADOW_BROKEN
+1:	ret
+
+# phase_name: print the running phase's name.
+phase_name:
+	mov	rsi, [rip + phase_desc]
+	mov	rsi, [rsi]
+	jmp	puts
+
+# The rep phase's string instructions, each alone before a RET: the timer
+# handler knows an interrupted one by its RIP in [async_rep_lo, async_rep_hi)
+# and RCX != 0 (SDM Vol. 2B REP: an interrupt suspends it with RIP at the
+# instruction and RCX, RSI, RDI at the next iteration).
+async_rep_lo:
+rep_movsb:
+	rep movsb
+	ret
+rep_movsq:
+	rep movsq
+	ret
+rep_stosb:
+	rep stosb
+	ret
+rep_stosq:
+	rep stosq
+	ret
+async_rep_hi:
 
 # ---------------------------------------------------------------------------
 # Interrupt and exception handlers (64-bit interrupt gates: IF=0 inside).
@@ -630,6 +1115,142 @@ irq_com1:
 	pop	rax
 	iretq
 
+# Mode 5's IRQ0 (vector 0x20): count the tick, hash where it landed, and
+# count it against the running phase's target and forbidden ranges.
+irq_async_timer:
+	push	rax
+	push	rdx
+	inc	qword ptr [rip + ticks]
+	inc	qword ptr [rip + phase_ticks]
+	mov	rax, [rip + ticks]
+	lea	rdx, [rsp + 16]			# the interrupt frame
+	call	async_mix
+	call	async_where
+	mov	al, PIC_EOI
+	out	PIC1_CMD, al
+	pop	rdx
+	pop	rax
+	iretq
+
+# Mode 5's IRQ4 (vector 0x24): hash each received byte with where it landed.
+irq_async_com1:
+	push	rax
+	push	rdx
+1:	mov	dx, COM1_LSR
+	in	al, dx
+	test	al, LSR_DR
+	jz	2f
+	mov	dx, COM1_RBR
+	in	al, dx
+	movzx	eax, al
+	inc	qword ptr [rip + rx_count]
+	lea	rdx, [rsp + 16]
+	call	async_mix
+	call	async_forbid
+	jmp	1b
+2:	mov	al, PIC_EOI
+	out	PIC1_CMD, al
+	pop	rdx
+	pop	rax
+	iretq
+
+# async_mix: phase_hash = FNV over the interrupted RIP and RFLAGS (frame at
+# RDX), the interrupted RCX, RSI, RDI (REP state) and R12 (loop counter),
+# and RAX (the tick count or the received byte). Clobbers RAX.
+async_mix:
+	push	rbx
+	push	r8
+	mov	r8, rax
+	mov	rbx, FNV_PRIME
+	mov	rax, [rip + phase_hash]
+	xor	rax, [rdx]			# RIP
+	imul	rax, rbx
+	xor	rax, [rdx + 16]			# RFLAGS
+	imul	rax, rbx
+	xor	rax, rcx
+	imul	rax, rbx
+	xor	rax, rsi
+	imul	rax, rbx
+	xor	rax, rdi
+	imul	rax, rbx
+	xor	rax, r12
+	imul	rax, rbx
+	xor	rax, r8
+	imul	rax, rbx
+	mov	[rip + phase_hash], rax
+	pop	r8
+	pop	rbx
+	ret
+
+# async_where: count the tick of frame RDX in phase_target if its RIP lies in
+# one of the phase's target ranges (and RCX != 0 where the phase asks), then
+# go on as async_forbid. Clobbers RAX.
+async_where:
+	mov	rax, [rdx]
+	sub	rax, [rip + target1_lo]
+	cmp	rax, [rip + target1_len]
+	jb	1f
+	mov	rax, [rdx]
+	sub	rax, [rip + target2_lo]
+	cmp	rax, [rip + target2_len]
+	jae	async_forbid
+1:	cmp	qword ptr [rip + target_rcx], 0
+	je	2f
+	test	rcx, rcx
+	jz	async_forbid
+2:	inc	qword ptr [rip + phase_target]
+# async_forbid: count an interrupt (frame RDX) whose RIP lies in the phase's
+# forbidden range, inside an STI shadow, and keep its RIP. Clobbers RAX.
+async_forbid:
+	mov	rax, [rdx]
+	sub	rax, [rip + forbid_lo]
+	cmp	rax, [rip + forbid_len]
+	jae	1f
+	inc	qword ptr [rip + phase_forbidden]
+	mov	rax, [rdx]
+	mov	[rip + forbid_rip], rax
+1:	ret
+
+# Mode 5's INT 0x30 (trap gate: IF stays 1): NESTED_SPINS steps of
+# computation with an INT3 every NESTED_BP_EVERY, so timer interrupts land
+# inside it and after the #BP handler's IRETQ. [soft_handler,
+# soft_handler_end) is the nested phase's target.
+soft_handler:
+	push	rax
+	push	rcx
+	mov	ecx, NESTED_SPINS
+1:	XORSHIFT
+	MIX	r15
+	test	ecx, NESTED_BP_EVERY - 1
+	jnz	2f
+	int3
+2:	dec	ecx
+	jnz	1b
+	pop	rcx
+	pop	rax
+	iretq
+soft_handler_end:
+
+# Mode 5's #BP (vector 3, a trap: the frame's RIP follows the INT3): count
+# and return.
+bp_return:
+	inc	qword ptr [rip + bps]
+	iretq
+
+# Mode 5's #UD (vector 6, a fault: the frame's RIP is the UD2): skip the two
+# bytes of a UD2 (0F 0B) and count it; any other #UD is an exception.
+ud_skip:
+	push	rax
+	mov	rax, [rsp + 8]
+	cmp	word ptr [rax], 0x0B0F
+	jne	1f
+	add	qword ptr [rsp + 8], 2
+	inc	qword ptr [rip + uds]
+	pop	rax
+	iretq
+1:	pop	rax
+	jmp	exc6
+
 # Other master IRQs (masked; counted if they arrive anyway).
 irq_other1:
 	push	rax
@@ -663,8 +1284,7 @@ irq_spurious2:
 	pop	rax
 	iretq
 
-# NMI (vector 2): ignored. The hypervisor never sends one; the QEMU harness
-# uses periodic NMIs to wake mode 0's HLT with IF=0.
+# NMI (vector 2): ignored (the hypervisor never sends one).
 nmi:
 	iretq
 
@@ -712,6 +1332,7 @@ exc\v:
 	EXC_ERR   29
 	EXC_ERR   30
 	EXC_NOERR 31
+	EXC_NOERR 48				# INT 0x30 outside mode 5
 
 # Stack: [rsp] vector, [rsp+8] error code, [rsp+16] RIP, CS, RFLAGS, RSP, SS.
 exc_common:
@@ -736,31 +1357,45 @@ exc_common:
 # ---------------------------------------------------------------------------
 # Helpers
 
-# idt_init: fill the IDT (vectors 0x00-0x2F) with 64-bit interrupt gates
-# (selector 0x08, DPL 0, type 0xE, present) and load it.
+# idt_init: fill the IDT (vectors 0x00-0x30) with 64-bit interrupt gates
+# to the handlers in vectors and load it.
 idt_init:
-	lea	rdi, [rip + idt]
-	lea	rsi, [rip + vectors]
-	xor	ecx, ecx
-1:	mov	rax, [rsi + rcx*8]		# handler address
-	mov	rdx, rax
-	and	edx, 0xFFFF			# offset 15:0
-	or	edx, 0x08 << 16			# segment selector
-	mov	r8, 0x00008E0000000000		# P=1, DPL=0, type=0xE (interrupt gate)
-	or	rdx, r8
-	mov	r8, rax
-	shr	r8, 16
-	and	r8d, 0xFFFF
-	shl	r8, 48				# offset 31:16
-	or	rdx, r8
-	mov	[rdi], rdx
-	shr	rax, 32				# offset 63:32, reserved 0
-	mov	[rdi + 8], rax
-	add	rdi, 16
-	inc	ecx
-	cmp	ecx, IDT_VECTORS
+	push	rbx
+	xor	ebx, ebx
+1:	mov	edi, ebx
+	lea	rax, [rip + vectors]
+	mov	rsi, [rax + rbx*8]
+	mov	edx, GATE_INTERRUPT
+	call	idt_set
+	inc	ebx
+	cmp	ebx, IDT_VECTORS
 	jb	1b
+	pop	rbx
 	lidt	[rip + idtr]
+	ret
+
+# idt_set: IDT gate EDI := handler RSI, selector 0x08, IST 0, type and
+# present byte DL (GATE_INTERRUPT or GATE_TRAP); the 16-byte layout of SDM
+# Vol. 3A 6.14.1 (Figure 6-8). Clobbers RAX, RDX, RDI, R8.
+idt_set:
+	lea	r8, [rip + idt]
+	shl	edi, 4
+	add	r8, rdi
+	movzx	edx, dl
+	shl	rdx, 40				# byte 5: P, DPL, type
+	mov	rax, rsi
+	and	eax, 0xFFFF			# offset 15:0
+	or	eax, 0x08 << 16			# segment selector
+	or	rax, rdx
+	mov	rdx, rsi
+	shr	rdx, 16
+	and	edx, 0xFFFF
+	shl	rdx, 48				# offset 31:16
+	or	rax, rdx
+	mov	[r8], rax
+	mov	rax, rsi
+	shr	rax, 32				# offset 63:32, reserved 0
+	mov	[r8 + 8], rax
 	ret
 
 # guest_exit: write EDI to the guest exit port. Does not return: if the write
@@ -769,9 +1404,10 @@ guest_exit:
 	mov	eax, edi
 	mov	dx, EXIT_PORT
 	out	dx, eax
-1:	cli
+halt_forever:
+	cli
 	hlt
-	jmp	1b
+	jmp	halt_forever			# only an NMI or SMI would get here
 
 # putc: print AL on COM1 (poll LSR.THRE, write THR). Preserves all registers.
 putc:
@@ -857,6 +1493,7 @@ vectors:
 	.quad	irq_com1, irq_other1, irq_other1, irq_spurious1	# IRQ4-7
 	.quad	irq_other2, irq_other2, irq_other2, irq_other2	# IRQ8-11
 	.quad	irq_other2, irq_other2, irq_other2, irq_spurious2	# IRQ12-15
+	.quad	exc48						# INT 0x30 (mode 5 replaces it)
 
 	.balign 8
 	.word	0				# pad: limit at 2 mod 4, base 4-aligned (SDM)
@@ -870,14 +1507,40 @@ empty_idtr:
 hexdigits:
 	.ascii	"0123456789abcdef"
 
+# Mode 5 phase descriptors: name, target RIP ranges 1 and 2 as [lo, hi) (a
+# timer tick that lands there counts in the phase's "target"), nonzero if a
+# target tick also needs RCX != 0, forbidden range [lo, hi) (inside an STI
+# shadow).
+	.balign	8
+desc_spin:
+	.quad	name_spin, async_spin_lo, async_spin_hi, 0, 0, 0, 0, 0
+desc_rep:
+	.quad	name_rep, async_rep_lo, async_rep_hi, 0, 0, 1, 0, 0
+desc_shadow:
+	.quad	name_shadow, async_shadow_sti, async_shadow_sti + 1
+	.quad	async_shadow_popf, async_shadow_popf + 1, 0
+	.quad	async_shadow_forbid, async_shadow_sti
+desc_nested:
+	.quad	name_nested, soft_handler, soft_handler_end, 0, 0, 0, 0, 0
+desc_ud:
+	.quad	name_ud, async_ud_at, async_ud_next + 1, 0, 0, 0, 0, 0
+desc_clock:
+	.quad	name_clock, async_clock_lo, async_clock_hi, 0, 0, 0, 0, 0
+name_spin:	.asciz	"spin"
+name_rep:	.asciz	"rep"
+name_shadow:	.asciz	"shadow"
+name_nested:	.asciz	"nested"
+name_ud:	.asciz	"ud"
+name_clock:	.asciz	"clock"
+
 # ---------------------------------------------------------------------------
-# Data page at LOAD_ADDR + 0x1000 (text subsection 2). Zero in the image;
-# mode 2 re-initialises what it uses.
+# Data page at LOAD_ADDR + 0x2000 (text subsection 2). Zero in the image;
+# modes 2 and 5 re-initialise what they use.
 
 	.text 2
-	.org	DATA_OFFSET			# fails to assemble if the code outgrows 4 KiB
+	.org	DATA_OFFSET			# fails to assemble if the code outgrows 8 KiB
 	.globl	idt
-idt:	.fill	IDT_VECTORS * 16, 1, 0		# at 0x101000
+idt:	.fill	IDT_VECTORS * 16, 1, 0		# at 0x102000
 	.balign	8
 mode:		.quad 0
 param:		.quad 0
@@ -892,5 +1555,24 @@ rx_dropped:	.quad 0			# bytes dropped (ring full)
 stray_irqs:	.quad 0			# IRQs other than 0 and 4
 hlts:		.quad 0			# HLTs executed in wait_tick
 vendor:		.fill 16, 1, 0		# CPUID vendor string
+# Mode 5
+divisor:	.quad 0			# PIT divisor in use
+digest:		.quad 0			# hash of every phase's hash and tick count
+bps:		.quad 0			# #BP taken (nested phase)
+uds:		.quad 0			# #UD taken and skipped (ud phase)
+phase_desc:	.quad 0			# descriptor of the running phase
+phase_rounds:	.quad 0			# rounds done in the running phase
+phase_ticks:	.quad 0			# timer interrupts taken in the running phase
+phase_target:	.quad 0			# ... of which at the phase's target
+phase_hash:	.quad 0			# hash of the phase's interrupts and result
+phase_forbidden: .quad 0		# interrupts taken inside an STI shadow
+forbid_rip:	.quad 0			# RIP of the last of those
+target1_lo:	.quad 0			# the running phase's target and forbidden
+target1_len:	.quad 0			# ranges of interrupted RIPs, as start and
+target2_lo:	.quad 0			# length (length 0: no range)
+target2_len:	.quad 0
+target_rcx:	.quad 0			# nonzero: a target tick also needs RCX != 0
+forbid_lo:	.quad 0
+forbid_len:	.quad 0
 	.balign	256
 rx_ring:	.fill 256, 1, 0

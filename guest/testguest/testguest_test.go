@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -101,6 +102,16 @@ func TestConstantsMatchSource(t *testing.T) {
 		"MODE0_DEFAULT":        Mode0DefaultIterations,
 		"MODE2_DEFAULT":        Mode2DefaultIterations,
 		"PRINT_TICKS":          PrintEveryTicks,
+		"PIT_INPUT_HZ":         PITInputHz,
+		"EXIT_BAD_PARAM":       ExitBadParam,
+		"EXIT_SHADOW_BROKEN":   ExitShadowBroken,
+		"SOFT_VECTOR":          SoftVector,
+		"ASYNC_DEFAULT_ROUNDS": AsyncDefaultRounds,
+		"ASYNC_MIN_TICKS":      AsyncMinTicks,
+		"ASYNC_SPIN_TICKS":     AsyncSpinTicks,
+		"ASYNC_MIN_DIVISOR":    AsyncMinDivisor,
+		"ASYNC_BUF":            AsyncBufAddr,
+		"ASYNC_LEN":            AsyncBufSize / 2,
 	} {
 		got, ok := equ[name]
 		if !ok {
@@ -109,7 +120,33 @@ func TestConstantsMatchSource(t *testing.T) {
 			t.Errorf(".equ %s = %#x in testguest.S, %#x in testguest.go", name, got, want)
 		}
 	}
-	if TimerVector+4 != SerialVector || PITInitSequence[1].Value != PITDivisor&0xFF || 1193182/PITDivisor != TimerHz {
+	if TimerVector+4 != SerialVector || PITInitSequence[1].Value != PITDivisor&0xFF || PITInputHz/PITDivisor != TimerHz ||
+		SoftVector != IDTVectors-1 {
 		t.Errorf("vector or timer constants inconsistent")
+	}
+	// The phase names, in order, as the descriptors in testguest.S name them.
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^desc_\w+:\n\s*\.quad\s+name_(\w+),`).FindAllStringSubmatch(string(readFile(t, "testguest.S")), -1) {
+		names = append(names, m[1])
+	}
+	if strings.Join(names, " ") != strings.Join(AsyncPhases, " ") {
+		t.Errorf("testguest.S phase descriptors name %q, AsyncPhases %q", names, AsyncPhases)
+	}
+}
+
+// TestAsyncParam pins the param encoding documented for mode 5.
+func TestAsyncParam(t *testing.T) {
+	for _, c := range []struct {
+		rounds  uint32
+		divisor uint16
+		want    uint64
+	}{
+		{0, 0, 0},
+		{2, 1193, 0x4a9_00000002},
+		{0xFFFFFFFF, 0xFFFF, 0xFFFF_FFFFFFFF},
+	} {
+		if got := AsyncParam(c.rounds, c.divisor); got != c.want {
+			t.Errorf("AsyncParam(%d, %d) = %#x, want %#x", c.rounds, c.divisor, got, c.want)
+		}
 	}
 }
