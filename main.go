@@ -50,8 +50,9 @@ func hasOpt(opts map[string]string, k string) bool {
 }
 
 // run prints the banner and runs the test guest: by default as a primary
-// on CPU0 with a lagging backup on CPU1 (replay.go); "vmtest=" picks one of
-// the VMX test scenarios, which run two independent instances instead.
+// with a lagging backup (pair.go); "vmtest=" picks one of the VMX test
+// scenarios, which run two independent instances instead. It returns the
+// image's exit status: for the pair, the verdict.
 func run(opts map[string]string) int {
 	fmt.Printf("hv: hindsight: %d CPU(s) online (from %s)\n", boot.NumCPU(), boot.CPUSource())
 	m, err := hv.NewMachine()
@@ -61,10 +62,10 @@ func run(opts map[string]string) int {
 		return 0
 	}
 	fmt.Printf("hv: VT-x: %s\n", m.Features())
-	primary, second := boot.GuestRAM()
-	if primary.Size < testguest.MinRAM {
-		fmt.Printf("hv: guest RAM is %d MiB; the test guest needs %d MiB: boot with guestmem=%dM\n",
-			primary.Size>>20, testguest.MinRAM>>20, testguest.MinRAM>>20)
+	mem := boot.GuestMemory()
+	if mem.Size/2 < testguest.MinRAM {
+		fmt.Printf("hv: guest memory is %d MiB; two test guests need %d MiB: boot with guestmem=%dM\n",
+			mem.Size>>20, 2*testguest.MinRAM>>20, 2*testguest.MinRAM>>20)
 		return 1
 	}
 	if boot.NumCPU() < 2 {
@@ -77,14 +78,18 @@ func run(opts map[string]string) int {
 	case "replaybench":
 		return runReplayBench(m, opts)
 	}
+	half := mem.Size / 2 &^ (2<<20 - 1)
+	ram0, ram1 := boot.GuestRegion{Base: mem.Base, Size: half}, boot.GuestRegion{Base: mem.Base + half, Size: half}
 	cfgs := []hv.Config{
-		{Name: "vm0", CPU: 0, RAM: primary, Image: testguest.Image, RDI: testguest.ModeBringUp},
-		{Name: "vm1", CPU: 1, RAM: second, Image: testguest.Image, RDI: testguest.ModeBringUp},
+		{Name: "vm0", CPU: 0, RAM: ram0, Image: testguest.Image, RDI: testguest.ModeBringUp},
+		{Name: "vm1", CPU: 1, RAM: ram1, Image: testguest.Image, RDI: testguest.ModeBringUp},
 	}
 	switch opts["vmtest"] {
 	case "bringup":
 	case "triplefault": // the VM on CPU1 triple-faults; the one on CPU0 must finish
 		cfgs[1].RDI = testguest.ModeTripleFault
+	case "halt": // the VM on CPU1 ends with CLI; HLT
+		cfgs[1].RDI = testguest.ModeHalt
 	case "badguest": // invalid guest state on CPU1: CS with L=1 and D=1
 		cfgs[1].Corrupt = func(g *vmx.GuestState) { g.CS.AR |= vmx.ARDB }
 	case "policy": // unmodelled port and MSR on CPU1; CPU0 runs the bring-up guest
@@ -114,9 +119,9 @@ func run(opts map[string]string) int {
 			}
 		}()
 	case "exitbench": // exit round-trip cost, on CPU0 alone
-		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: primary, Image: hv.ExitBenchImage(), TimeExits: true}}
+		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: ram0, Image: hv.ExitBenchImage(), TimeExits: true}}
 	default:
-		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, hostexit, nmi, bringup, triplefault, badguest, policy, exitbench)\n", opts["vmtest"])
+		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, hostexit, nmi, bringup, triplefault, halt, badguest, policy, exitbench)\n", opts["vmtest"])
 		return 1
 	}
 	var vms []*hv.VM
@@ -128,15 +133,16 @@ func run(opts map[string]string) int {
 		}
 		vms = append(vms, vm)
 	}
-	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", primary.Base, second.Base)
+	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", ram0.Base, ram1.Base)
 	t0, t1 := boot.Ticks(0), boot.Ticks(1)
 	runVMs(vms...)
 	fmt.Printf("hv: host scheduler ticks during the run: CPU0 %d, CPU1 %d\n", boot.Ticks(0)-t0, boot.Ticks(1)-t1)
 	for _, vm := range vms {
-		fmt.Printf("hv: %s: %v after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d, NMI %d)\n",
-			vm.Name(), vm.State(), vm.Exits, vm.ExitsBy[vmx.ReasonCPUID], vm.ExitsBy[vmx.ReasonIOInstruction],
-			vm.ExitsBy[vmx.ReasonHLT], vm.ExitsBy[vmx.ReasonRDTSC], vm.ExitsBy[vmx.ReasonExternalInterrupt],
-			vm.ExitsBy[vmx.ReasonPreemptionTimer], vm.ExitsBy[vmx.ReasonExceptionOrNMI])
+		s := vm.Stats()
+		fmt.Printf("hv: %s: %s after %d VM exits (CPUID %d, I/O %d, HLT %d, RDTSC %d, external interrupts %d, preemption timer %d, NMI %d)\n",
+			vm.Name(), vm.End().Reason, s.Exits, s.ExitsBy[vmx.ReasonCPUID], s.ExitsBy[vmx.ReasonIOInstruction],
+			s.ExitsBy[vmx.ReasonHLT], s.ExitsBy[vmx.ReasonRDTSC], s.ExitsBy[vmx.ReasonExternalInterrupt],
+			s.ExitsBy[vmx.ReasonPreemptionTimer], s.ExitsBy[vmx.ReasonExceptionOrNMI])
 	}
 	if opts["vmtest"] == "exitbench" {
 		c, o := vms[0].ExitCost()

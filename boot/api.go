@@ -58,12 +58,10 @@ const errBadCPU = bootError("boot: no such CPU")
 // GuestRegion is host-physical memory reserved for a guest; identity-mapped.
 type GuestRegion struct{ Base, Size uint64 }
 
-// GuestRAM returns the primary's and the backup's regions (Size 0 without
-// the guestmem= option).
-func GuestRAM() (primary, backup GuestRegion) {
-	return GuestRegion{guestRAM.base, guestRAM.size},
-		GuestRegion{guestRAM.base + guestRAM.offset, guestRAM.size}
-}
+// GuestMemory returns the memory reserved for guests with guestmem=
+// (Size 0 without it): one 2 MiB-aligned region; the hypervisor decides
+// how to split it between replicas.
+func GuestMemory() GuestRegion { return GuestRegion{guestRAM.base, guestRAM.size} }
 
 // Stats are counters of the ring-0 layer.
 type Stats struct {

@@ -1,14 +1,14 @@
 package boot
 
-// Guest RAM: two equal regions outside the runtime's memory, the primary's
-// at A and the backup's at A+OFFSET (seed 003's offset scheme), sized by the
-// "guestmem=SIZE" option (e.g. guestmem=64M). Both are 2 MiB aligned so EPT
-// can map them with large pages.
+// Guest memory: one region outside the runtime's memory, sized by the
+// "guestmem=SIZE" option (e.g. guestmem=64M), 2 MiB aligned so EPT can map
+// it with large pages. The hypervisor splits it between its replicas (a
+// pair: the primary's RAM at A, the backup's at A+OFFSET, seed 003's offset
+// scheme).
 
 var guestRAM struct {
-	base   uint64 // A
-	offset uint64 // the backup's region starts at base+offset
-	size   uint64 // bytes per region
+	base uint64
+	size uint64
 }
 
 // cmdlineValue returns the text after "key=" in the command line.
@@ -66,25 +66,23 @@ func reserveGuestRAM() bool {
 		return false
 	}
 	size = (size + hugeSize - 1) &^ (hugeSize - 1)
-	base, ok := physReserveTop(2*size, hugeSize)
+	base, ok := physReserveTop(size, hugeSize)
 	if !ok {
-		puts("boot: not enough RAM for guestmem: need 2 x ")
+		puts("boot: not enough RAM for guestmem: need ")
 		putDec(size >> 20)
 		puts(" MiB contiguous, largest free range is ")
 		putDec(largestFree() >> 20)
 		puts(" MiB; short by ")
-		putDec((2*size - largestFree()) >> 20)
+		putDec((size - largestFree()) >> 20)
 		puts(" MiB. Give the machine more memory or lower guestmem.\n")
 		return false
 	}
-	guestRAM.base, guestRAM.offset, guestRAM.size = base, size, size
-	puts("boot: guest RAM: primary at ")
-	putHex(base)
-	puts(", backup at ")
-	putHex(base + size)
-	puts(", ")
+	guestRAM.base, guestRAM.size = base, size
+	puts("boot: guest memory: ")
 	putDec(size >> 20)
-	puts(" MiB each\n")
+	puts(" MiB at ")
+	putHex(base)
+	puts("\n")
 	return true
 }
 

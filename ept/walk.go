@@ -29,6 +29,35 @@ func (t *Tables) Leaf(gpa uint64) (entry, pageSize uint64, ok bool) {
 	return e, levelSize(level), true
 }
 
+// LeafEntries returns the leaf entries that map the 4 KiB pages of
+// [0, size), in order, as pointers into the tables, for tracking dirty
+// pages (hv's memory digest): the processor sets Dirty in them when the
+// guest writes (with accessed and dirty flags on in the EPTP, §29.3.5).
+// Every page must be mapped by a 4 KiB leaf (tables built with Pages2M and
+// Pages1G off in their Caps); the error names the first that is not.
+func (t *Tables) LeafEntries(size uint64) ([]*uint64, error) {
+	es := make([]*uint64, 0, size/Size4K)
+	for gpa := uint64(0); gpa < size; gpa += Size4K {
+		table := t.root
+		for level := levelPML4; ; level-- {
+			i := (gpa >> levelShift(level)) & 511
+			e := t.alloc.Page(table)[i]
+			if !present(e) {
+				return nil, fmt.Errorf("ept: guest-physical %#x is not mapped", gpa)
+			}
+			if isLeaf(e, level) {
+				if level != levelPT {
+					return nil, fmt.Errorf("ept: guest-physical %#x is in a %s page, not a 4 KiB one", gpa, sizeName(levelSize(level)))
+				}
+				es = append(es, &t.alloc.Page(table)[i])
+				break
+			}
+			table = e & AddrMask
+		}
+	}
+	return es, nil
+}
+
 func (t *Tables) lookup(gpa uint64) (e uint64, level int, rights uint64, ok bool) {
 	if gpa >= maxGPA {
 		return 0, 0, 0, false

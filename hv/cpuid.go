@@ -69,25 +69,45 @@ func filterCPUID(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c,
 	return a, b, c, d
 }
 
-// cpuidTable holds the filtered answers of the leaves guests ask for, taken
-// once per machine: CPUID is constant, so an exit need not run the real
-// instruction, and every VM, primary and backup, sees the same values.
+// cpuidTable holds every answer a guest can get, taken once per machine:
+// an exit never runs the real instruction, so the answer cannot depend on
+// the core (a backup on another core sees the primary's values) or change
+// under a running guest.
 type cpuidTable struct {
-	basic [0x20][4][4]uint32 // leaf 0-0x1F, subleaf 0-3
-	ext   [9][4]uint32       // leaf 0x80000000-0x80000008, subleaf 0
+	maxBasic uint32                          // highest basic leaf the table answers (<= 0x1F)
+	basic    [0x20][cpuidSubleaves][4]uint32 // leaves 0-0x1F
+	ext      [9][4]uint32                    // leaves 0x80000000-0x80000008, subleaf 0
+	hv       [4]uint32                       // leaf 0x40000000
 }
 
+// cpuidSubleaves is how many subleaves the table keeps of the leaves that
+// have them; higher ones read as 0.
+const cpuidSubleaves = 8
+
 func (t *cpuidTable) fill(real func(leaf, subleaf uint32) (a, b, c, d uint32)) {
+	max, _, _, _ := real(0, 0)
+	t.maxBasic = min(max, uint32(len(t.basic)-1))
 	for l := range t.basic {
 		for s := range t.basic[l] {
+			if uint32(l) > t.maxBasic || s > 0 && subleafLeaves&(1<<l) == 0 {
+				continue
+			}
 			a, b, c, d := filterCPUID(uint32(l), uint32(s), real)
 			t.basic[l][s] = [4]uint32{a, b, c, d}
 		}
 	}
+	t.basic[0][0][0] = t.maxBasic
+	maxExt, _, _, _ := real(0x80000000, 0)
 	for l := range t.ext {
+		if 0x80000000+uint32(l) > maxExt {
+			continue
+		}
 		a, b, c, d := filterCPUID(0x80000000+uint32(l), 0, real)
 		t.ext[l] = [4]uint32{a, b, c, d}
 	}
+	t.ext[0][0] = min(maxExt, 0x80000000+uint32(len(t.ext)-1))
+	a, b, c, d := filterCPUID(leafHypervisor, 0, real)
+	t.hv = [4]uint32{a, b, c, d}
 }
 
 // subleafLeaves marks the basic leaves whose answer depends on ECX (SDM
@@ -96,18 +116,31 @@ func (t *cpuidTable) fill(real func(leaf, subleaf uint32) (a, b, c, d uint32)) {
 const subleafLeaves = 1<<0x4 | 1<<0x7 | 1<<0xB | 1<<0xD | 1<<0xF | 1<<0x10 | 1<<0x12 | 1<<0x14 |
 	1<<0x17 | 1<<0x18 | 1<<0x1D | 1<<0x1E | 1<<0x1F
 
-// lookup answers CPUID(leaf, subleaf) from the table where it can.
-func (t *cpuidTable) lookup(leaf, subleaf uint32, real func(leaf, subleaf uint32) (a, b, c, d uint32)) (a, b, c, d uint32) {
-	if leaf >= 0x20 || subleafLeaves&(1<<leaf) == 0 {
-		subleaf = 0
-	}
+// lookup answers CPUID(leaf, subleaf) from the table alone. A leaf above
+// the highest basic or extended one gets the highest basic leaf's answer,
+// as Intel processors give it (SDM Vol. 2A, CPUID, "If a value entered for
+// CPUID.EAX is higher than the maximum input value ..."); an unlisted
+// hypervisor leaf and a subleaf beyond the table read as 0.
+func (t *cpuidTable) lookup(leaf, subleaf uint32) (a, b, c, d uint32) {
+	var r *[4]uint32
 	switch {
-	case leaf < 0x20 && subleaf < 4:
-		r := &t.basic[leaf][subleaf]
-		return r[0], r[1], r[2], r[3]
-	case leaf-0x80000000 < 9 && subleaf == 0:
-		r := &t.ext[leaf-0x80000000]
-		return r[0], r[1], r[2], r[3]
+	case leaf <= t.maxBasic:
+		if subleafLeaves&(1<<leaf) == 0 {
+			subleaf = 0
+		}
+		if subleaf >= cpuidSubleaves {
+			return 0, 0, 0, 0
+		}
+		r = &t.basic[leaf][subleaf]
+	case leaf&0xFFFFFF00 == leafHypervisor:
+		if leaf != leafHypervisor {
+			return 0, 0, 0, 0
+		}
+		r = &t.hv
+	case leaf >= 0x80000000 && leaf <= t.ext[0][0]:
+		r = &t.ext[leaf-0x80000000]
+	default:
+		r = &t.basic[t.maxBasic][0]
 	}
-	return filterCPUID(leaf, subleaf, real)
+	return r[0], r[1], r[2], r[3]
 }

@@ -1,17 +1,15 @@
 package hv
 
 import (
-	"sync/atomic"
-
 	"hindsight/boot"
-	"hindsight/hv/dev"
+	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
 
 // VM-exit handlers. They run in VM-exit context: no allocation, no pointer
 // stores into the heap (see the package doc). A handler that ends the VM
-// records a cause and the values that explain it; Run turns them into a
-// report once the loop is left.
+// records a cause and the values that explain it (endVM); report turns
+// them into words once the loop is left.
 
 // cause says why a VM left the Running state.
 type cause uint8
@@ -20,67 +18,83 @@ const (
 	causeNone cause = iota
 	causeExitPort
 	causeTripleFault
+	causeHalted
 	causeEPTViolation
 	causeUnhandledExit
 	causeUnsupportedIO
 	causeEntryFailed // exit reason with bit 31: invalid guest state, MSR loading, machine check
 	causeEntryInsn   // VMLAUNCH/VMRESUME failed as an instruction
+	causeSetup       // the VM could not be set up on its CPU
+	causeStopped     // the host asked it to stop
 
 	causeDivergence   // Backup: execution no longer matches the log
 	causeMalformed    // Backup: a record failed validation
+	causeLogEnded     // Backup: the log ended without an end record
 	causePrimaryEnded // Backup: reached the landmark where the primary's guest ended
 )
 
-func (v *VM) end(c cause, info0, info1 uint64) {
-	v.cause, v.info = c, [2]uint64{info0, info1}
-	if c == causeEntryFailed || c == causeEntryInsn {
-		v.state = Failed
-	} else {
-		v.state = Stopped
+// endCause is the log's name for how a guest ended (the END record).
+func (c cause) endCause() replay.EndCause {
+	switch c {
+	case causeExitPort:
+		return replay.EndExitPort
+	case causeTripleFault:
+		return replay.EndTripleFault
+	case causeHalted:
+		return replay.EndHalted
+	case causeEPTViolation, causeUnhandledExit, causeUnsupportedIO:
+		return replay.EndUnhandled
+	case causeEntryFailed, causeEntryInsn, causeSetup:
+		return replay.EndEntryFailed
+	}
+	return replay.EndStopped
+}
+
+type endInfo struct {
+	cause  cause
+	info   [2]uint64 // the values that explain it
+	status uint32    // written by the guest to exitPort
+	state  State     // Stopped or Failed
+	report EndReport
+}
+
+// endVM ends the VM at this exit.
+func (v *VM) endVM(c cause, info0, info1 uint64) {
+	v.end.cause, v.end.info = c, [2]uint64{info0, info1}
+	v.end.state = Stopped
+	if c == causeEntryFailed || c == causeEntryInsn || c == causeSetup {
+		v.end.state = Failed
 	}
 }
 
+// handleExit dispatches one VM exit. Synchronous exits (those a guest
+// instruction causes) are landmarks: seq counts them and the guest's
+// progress restarts at 0. Asynchronous ones (the preemption timer, an
+// external interrupt, an NMI) add the guest's progress since the entry;
+// where the clock counts it exactly they are landmarks too, at which the
+// inputs may act.
 func (v *VM) handleExit() {
 	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
-		v.end(causeEntryFailed, r, v.regs.ExitQual)
+		v.endVM(causeEntryFailed, r, v.regs.ExitQual)
 		return
 	}
 	basic := reason.Basic()
-	if int(basic) < len(v.ExitsBy) {
-		v.ExitsBy[basic]++
+	if int(basic) < len(v.stats.ExitsBy) {
+		v.stats.ExitsBy[basic]++
 	}
-	sync := synchronous(basic)
-	if sync {
-		atomic.StoreUint64(&v.seq, v.seq+1)
+	if !synchronous(basic) {
+		v.asyncExit(basic)
+		return
 	}
+	v.seq++
+	v.count = 0
+	v.published.seq.Store(v.seq)
+	v.stats.Landmarks++
 	switch basic {
-	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer:
-		// The host took any pending interrupt when Enter re-enabled
-		// interrupts; the quantum restarts at the next entry. An event the
-		// exit interrupted in delivery is delivered again.
-		v.reinject()
-	case vmx.ReasonExceptionOrNMI:
-		// With "NMI exiting" an NMI that arrives in the guest is the
-		// host's (SDM Vol. 3C §26.2, §27.1): run its handler, which parks
-		// the CPU when the host is stopping; the exception bitmap is clear,
-		// so any other event here is unexpected.
-		info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
-		if vmx.EventType(info>>vmx.IntInfoTypeShift&7) != vmx.EventNMI {
-			v.end(causeUnhandledExit, r, v.regs.ExitQual)
-			break
-		}
-		boot.DeliverNMI()
-		// The guest never gets an NMI, so it cannot be blocking them; Bochs
-		// saves "blocking by NMI" set after such an exit, which would hold
-		// every later NMI off until the guest's next IRET and put host
-		// state into the replicas' digests.
-		intr, _ := vmx.VMREAD(vmx.GuestInterruptibility)
-		vmx.VMWRITE(vmx.GuestInterruptibility, intr&^uint64(vmx.BlockingByNMI))
-		v.reinject()
 	case vmx.ReasonInterruptWindow:
-		// afterExit injects.
+		// landmark only: afterExit injects.
 	case vmx.ReasonCPUID:
 		v.cpuid()
 	case vmx.ReasonIOInstruction:
@@ -91,36 +105,95 @@ func (v *VM) handleExit() {
 		v.rdtsc()
 	case vmx.ReasonRDMSR, vmx.ReasonWRMSR:
 		v.msr(basic == vmx.ReasonWRMSR)
+	case vmx.ReasonRDRAND, vmx.ReasonRDSEED:
+		// Hidden in CPUID and not logged: #UD, as on a CPU without them.
+		v.injectException(vmx.VectorUD, 0, false)
+	case vmx.ReasonRDPMC:
+		// No performance counters are exposed (CPUID leaf 0xA is hidden):
+		// every counter index is invalid, #GP(0) (SDM Vol. 2B, RDPMC).
+		v.injectException(vmx.VectorGP, 0, true)
 	case vmx.ReasonPAUSE:
 		// A spin-wait hint: a landmark like any synchronous exit, and the
 		// moment to deliver what the guest may be spinning for.
 		v.skip()
 	case vmx.ReasonTripleFault:
-		v.end(causeTripleFault, 0, 0)
+		v.endVM(causeTripleFault, 0, 0)
 	case vmx.ReasonEPTViolation:
 		gpa, _ := vmx.VMREAD(vmx.GuestPhysicalAddress)
-		v.end(causeEPTViolation, gpa, v.regs.ExitQual)
+		v.endVM(causeEPTViolation, gpa, v.regs.ExitQual)
 	default:
-		v.end(causeUnhandledExit, r, v.regs.ExitQual)
+		v.endVM(causeUnhandledExit, r, v.regs.ExitQual)
 	}
-	if sync && v.state == Running {
-		v.afterExit()
+	if v.end.cause == causeNone {
+		v.atLandmark()
 	}
 }
 
-// reinject re-queues an event whose delivery a VM exit interrupted (SDM
-// Vol. 3C §28.2.4, IDT-vectoring information).
-func (v *VM) reinject() {
-	info, _ := vmx.VMREAD(vmx.IDTVectoringInfo)
-	if info&uint64(vmx.IntInfoValid) == 0 {
+// synchronous reports whether an exit reason is one a guest instruction
+// causes, the same on both replicas.
+func synchronous(r vmx.BasicExitReason) bool {
+	switch r {
+	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer, vmx.ReasonExceptionOrNMI:
+		return false
+	}
+	return true
+}
+
+// asyncExit handles an exit the guest did not cause.
+func (v *VM) asyncExit(basic vmx.BasicExitReason) {
+	v.count += v.clock.elapsed(v)
+	if basic == vmx.ReasonExceptionOrNMI {
+		// With "NMI exiting" an NMI that arrives in the guest is the
+		// host's (SDM Vol. 3C §26.2, §27.1): run its handler, which parks
+		// the CPU when the host is stopping; the exception bitmap is clear,
+		// so any other event here is unexpected.
+		info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
+		if vmx.EventType(info>>vmx.IntInfoTypeShift&7) != vmx.EventNMI {
+			v.endVM(causeUnhandledExit, v.regs.ExitReason, v.regs.ExitQual)
+			return
+		}
+		boot.DeliverNMI()
+		// The guest never gets an NMI, so it cannot be blocking them; Bochs
+		// saves "blocking by NMI" set after such an exit, which would hold
+		// every later NMI off until the guest's next IRET and put host
+		// state into the replicas' digests.
+		intr, _ := vmx.VMREAD(vmx.GuestInterruptibility)
+		vmx.VMWRITE(vmx.GuestInterruptibility, intr&^uint64(vmx.BlockingByNMI))
+	}
+	// The host took any pending interrupt when Enter re-enabled
+	// interrupts. An event the exit interrupted in delivery is delivered
+	// again, and then nothing else may be injected at this entry.
+	if v.reinject() {
 		return
 	}
-	code, _ := vmx.VMREAD(vmx.IDTVectoringErrorCode)
-	if j, ok := vmx.Reinject(uint32(info), uint32(code), uint32(v.regs.ExitInstrLen)); ok {
-		vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
-		vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))
-		vmx.VMWRITE(vmx.EntryInstructionLength, uint64(j.InstrLen))
+	if v.stopRequest.Load() {
+		v.endVM(causeStopped, 0, 0)
+		return
 	}
+	if v.count != 0 && v.clock.exact() {
+		v.atLandmark()
+	}
+}
+
+// atLandmark runs after the handler of every landmark: the inputs due
+// here are applied (the primary's from the outside world, the backup's
+// from the log), then the same injection logic runs on both sides, and the
+// inputs learn its outcome.
+func (v *VM) atLandmark() {
+	if v.stopRequest.Load() {
+		v.endVM(causeStopped, 0, 0)
+		return
+	}
+	v.in.poll(v)
+	if v.end.cause != causeNone {
+		return
+	}
+	requested := v.requested()
+	delivered := v.inject()
+	if delivered != replay.NoVector {
+		requested = delivered
+	}
+	v.in.outcome(v, requested, delivered)
 }
 
 // rip returns the guest RIP at this exit, as it was before skip moved it:
@@ -136,23 +209,17 @@ func (v *VM) cpuid() {
 	if v.cfg.TimeExits {
 		v.cpuidClock.tick(boot.TSC())
 	}
-	a, b, c, d := v.m.cpuid.lookup(uint32(v.regs.RAX), uint32(v.regs.RCX), boot.CPUID)
+	a, b, c, d := v.m.cpuid.lookup(uint32(v.regs.RAX), uint32(v.regs.RCX))
 	v.regs.RAX, v.regs.RBX, v.regs.RCX, v.regs.RDX = uint64(a), uint64(b), uint64(c), uint64(d)
 	v.skip()
 }
 
-// rdtsc returns the guest's TSC: the host's since the VM started. The
-// primary logs it; the backup returns the logged value.
+// rdtsc returns the guest's TSC, which the inputs give: the host's since
+// the VM started, logged by a primary, from the log on a backup.
 func (v *VM) rdtsc() {
-	t := boot.TSC() - v.tsc0
-	switch v.cfg.Role {
-	case Primary:
-		v.logRecord(kindRDTSC, 0, 0, t, 0, 0)
-	case Backup:
-		var ok bool
-		if t, ok = v.replayValue(kindRDTSC, 0); !ok {
-			return
-		}
+	t, ok := v.in.tsc(v)
+	if !ok {
+		return
 	}
 	v.regs.RAX, v.regs.RDX = t&0xFFFFFFFF, t>>32
 	v.skip()
@@ -162,61 +229,116 @@ func (v *VM) io() {
 	qual := v.regs.ExitQual
 	q := vmx.DecodeIO(qual)
 	if q.StringOp || q.Rep || q.Size == 0 {
-		v.end(causeUnsupportedIO, qual, 0)
+		v.endVM(causeUnsupportedIO, qual, 0)
 		return
 	}
 	if v.cfg.TimeExits && q.Port == 0x80 {
 		v.outClock.tick(boot.TSC())
 	}
-	if !q.In && q.Port >= 0x40 && q.Port <= 0x43 {
-		v.tickDeadline = 0 // the guest reprogrammed the PIT: recompute
-	}
 	size := int(q.Size)
 	mask := uint64(1)<<(8*size) - 1
-	switch {
-	case q.Port == exitPort && !q.In:
-		v.ExitStatus = uint32(v.regs.RAX & mask)
+	if q.Port == exitPort && !q.In {
+		v.end.status = uint32(v.regs.RAX & mask)
 		v.skip()
-		v.end(causeExitPort, uint64(v.ExitStatus), 0)
+		v.endVM(causeExitPort, uint64(v.end.status), 0)
 		return
-	case q.In:
-		if v.cfg.RealRTC && q.Port == dev.PortCMOSData && v.cfg.Role != Backup {
-			v.pc.RTC.SetElapsed((boot.TSC() - v.tsc0) / v.tscHz)
-		}
-		x, fault := v.pc.In(q.Port, size)
-		if fault {
-			v.injectGP()
+	}
+	if v.pc.Timed(q.Port) {
+		// The device's state follows time: bring it to now first (the
+		// device time is an input, logged by a primary).
+		now, ok := v.in.deviceTime(v)
+		if !ok {
 			return
 		}
-		if v.portFromOutside(q.Port) {
-			switch v.cfg.Role {
-			case Primary:
-				v.logRecord(kindPortIn, q.Port, uint8(size), uint64(x), 0, 0)
-			case Backup: // the model's read keeps its side effects; the value is the primary's
-				y, ok := v.replayValue(kindPortIn, q.Port)
-				if !ok {
-					return
-				}
-				x = uint32(y)
-			}
-		}
+		v.advance(now)
+	}
+	var fault bool
+	if q.In {
+		var x uint32
+		x, fault = v.pc.In(q.Port, size)
 		v.regs.RAX = v.regs.RAX&^mask | uint64(x)&mask
-	default:
-		if v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask)) {
-			v.injectGP()
-			return
-		}
+	} else {
+		fault = v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask))
+		v.drainOutput()
+	}
+	v.logUnclaimed()
+	if fault {
+		v.injectException(vmx.VectorGP, 0, true)
+		return
 	}
 	v.skip()
+}
+
+// advance moves the devices to device time now (an input).
+func (v *VM) advance(now uint64) {
+	v.pc.Advance(now)
+	v.stats.Clock++
+}
+
+// receive gives the guest's COM1 a byte (an input).
+func (v *VM) receive(b byte) {
+	v.pc.Receive(b)
+	v.stats.SerialIn++
+}
+
+// drainOutput passes what the guest transmitted on COM1 to its console.
+func (v *VM) drainOutput() {
+	var buf [16]byte
+	for {
+		n := v.pc.TakeOutput(buf[:])
+		if n == 0 {
+			return
+		}
+		for _, b := range buf[:n] {
+			v.out.putByte(b)
+		}
+	}
+}
+
+// logUnclaimed reports the first access to each port no device claims.
+func (v *VM) logUnclaimed() {
+	for {
+		a, ok := v.pc.TakeUnclaimed()
+		if !ok {
+			return
+		}
+		var l logLine
+		l.str("hv: ").str(v.cfg.Name)
+		if a.Write {
+			l.str(": write to unmodelled port ")
+		} else {
+			l.str(": read from unmodelled port ")
+		}
+		l.hex(uint64(a.Port)).str(" (size ").dec(uint64(a.Size)).str(", value ").hex(uint64(a.Value)).str(") at rip ").hex(v.rip())
+		l.str(": ignored, reads give all ones (logged once per port)").write()
+	}
+}
+
+// hlt: with interrupts enabled the guest waits for its next interrupt,
+// which the inputs provide: the primary waits for the outside world, the
+// backup finds the primary's input in the log at this same landmark.
+// Either way the HLT is then complete: RIP moves past it, and blocking by
+// STI (STI; HLT) ends with it, so atLandmark can inject. With interrupts
+// disabled nothing can wake the guest (it gets no NMIs: those are the
+// host's): the VM has ended, as a real CPU stays halted.
+func (v *VM) hlt() {
+	rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
+	v.skip()
+	if rflags&rflagsIF == 0 {
+		v.endVM(causeHalted, 0, 0)
+		return
+	}
+	intr, _ := vmx.VMREAD(vmx.GuestInterruptibility)
+	vmx.VMWRITE(vmx.GuestInterruptibility, intr&^uint64(vmx.BlockingBySTI|vmx.BlockingByMOVSS))
+	v.in.halt(v)
 }
 
 // msr applies the stated policy for model-specific registers: none is
 // modelled yet, so RDMSR and WRMSR raise #GP(0) in the guest, as for an MSR
 // the processor does not have, with one log line per MSR number.
 func (v *VM) msr(write bool) {
-	v.MSRFaults++
+	v.stats.MSRFaults++
 	msr := uint32(v.regs.RCX)
-	v.LastMSR = msr
 	if v.msrLogged < uint32(len(v.msrSeen)) && !v.sawMSR(msr) {
 		v.msrSeen[v.msrLogged] = msr
 		v.msrLogged++
@@ -229,7 +351,7 @@ func (v *VM) msr(write bool) {
 		}
 		l.hex(uint64(msr)).str(" at rip ").hex(v.rip()).str(": not modelled, #GP(0) injected (logged once per MSR)").write()
 	}
-	v.injectGP()
+	v.injectException(vmx.VectorGP, 0, true)
 }
 
 func (v *VM) sawMSR(msr uint32) bool {
@@ -239,12 +361,4 @@ func (v *VM) sawMSR(msr uint32) bool {
 		}
 	}
 	return false
-}
-
-// injectGP delivers #GP(0) at the exiting instruction (a fault: RIP stays).
-func (v *VM) injectGP() {
-	v.injected = true
-	j := vmx.InjectException(vmx.VectorGP, 0, true)
-	vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(j.Info))
-	vmx.VMWRITE(vmx.EntryExceptionErrorCode, uint64(j.ErrorCode))
 }

@@ -19,7 +19,7 @@ type Machine struct {
 	EPT  ept.Caps
 	ctl  vmx.Controls // control words and bitmap addresses common to every VM
 
-	quantum uint32 // VMX-preemption timer value loaded at every VM entry
+	quantum uint64 // TSC ticks a guest runs at most before the host gets its CPU back
 	cpuid   cpuidTable
 
 	mu    sync.Mutex
@@ -40,6 +40,14 @@ const (
 	proc2Want = vmx.ProcBased2EnableEPT | vmx.ProcBased2UnrestrictedGuest
 	exitWant  = vmx.ExitHostAddressSpaceSize | vmx.ExitSaveEFER | vmx.ExitLoadEFER
 	entryWant = vmx.EntryIA32eModeGuest | vmx.EntryLoadEFER
+
+	// Where the CPU has them: RDPMC, RDRAND and RDSEED would otherwise give
+	// a guest values nobody logs (they are hidden in CPUID, but a guest may
+	// execute them anyway); the slice clock needs the saved preemption
+	// timer.
+	procOptional  = vmx.ProcBasedRDPMCExiting
+	proc2Optional = vmx.ProcBased2RDRANDExiting | vmx.ProcBased2RDSEEDExiting
+	exitOptional  = vmx.ExitSavePreemptionTimer
 )
 
 // NewMachine reads the VMX capabilities and prepares what VMs share. It
@@ -60,23 +68,22 @@ func NewMachine() (*Machine, error) {
 	m.cpuid.fill(boot.CPUID)
 	c := &m.ctl
 	steps := []struct {
-		dst   *uint32
-		want  uint32
-		allow vmx.Allowed
+		dst            *uint32
+		want, optional uint32
+		allow          vmx.Allowed
 	}{
-		{&c.Pin, pinWant, caps.Pin},
-		{&c.Proc, procWant, caps.Proc},
-		{&c.Proc2, proc2Want, caps.Proc2},
-		{&c.Exit, exitWant, caps.Exit},
-		{&c.Entry, entryWant, caps.Entry},
+		{&c.Pin, pinWant, 0, caps.Pin},
+		{&c.Proc, procWant, procOptional, caps.Proc},
+		{&c.Proc2, proc2Want, proc2Optional, caps.Proc2},
+		{&c.Exit, exitWant, exitOptional, caps.Exit},
+		{&c.Entry, entryWant, 0, caps.Entry},
 	}
 	for _, s := range steps {
-		if *s.dst, err = vmx.Adjust(s.want, 0, s.allow); err != nil {
+		if *s.dst, err = vmx.Adjust(s.want, s.optional, s.allow); err != nil {
 			return nil, err
 		}
 	}
-	ticks := boot.ReadStats().TSCHz * quantumNs / 1e9 >> caps.Misc.PreemptionTimerRate
-	m.quantum = uint32(min(ticks, 0xFFFFFFFF))
+	m.quantum = boot.ReadStats().TSCHz * quantumNs / 1e9
 	for _, p := range []*uint64{&c.IOBitmapA, &c.IOBitmapB, &c.MSRBitmap} {
 		if *p, err = physPage(); err != nil {
 			return nil, err
@@ -140,10 +147,11 @@ func (m *Machine) Features() string {
 		}
 		return "no"
 	}
-	return fmt.Sprintf("VMCS revision %#x; EPT %s (2M pages %v, 1G pages %v); unrestricted guest %s; VPID %s; "+
-		"preemption timer %s; monitor trap flag %s; I/O bitmaps %s; MSR bitmaps %s",
-		m.Caps.RevisionID, has(m.Caps.Proc2, vmx.ProcBased2EnableEPT), m.EPT.Pages2M, m.EPT.Pages1G,
+	return fmt.Sprintf("VMCS revision %#x; EPT %s (2M pages %v, 1G pages %v, accessed/dirty flags %v); unrestricted guest %s; VPID %s; "+
+		"preemption timer %s (TSC >> %d, value saved at exit %s); RDRAND/RDSEED exiting %s; I/O bitmaps %s; MSR bitmaps %s",
+		m.Caps.RevisionID, has(m.Caps.Proc2, vmx.ProcBased2EnableEPT), m.EPT.Pages2M, m.EPT.Pages1G, m.EPT.AccessedDirty,
 		has(m.Caps.Proc2, vmx.ProcBased2UnrestrictedGuest), has(m.Caps.Proc2, vmx.ProcBased2EnableVPID),
-		has(m.Caps.Pin, vmx.PinBasedActivatePreemptionTimer), has(m.Caps.Proc, vmx.ProcBasedMonitorTrapFlag),
+		has(m.Caps.Pin, vmx.PinBasedActivatePreemptionTimer), m.Caps.Misc.PreemptionTimerRate,
+		has(m.Caps.Exit, vmx.ExitSavePreemptionTimer), has(m.Caps.Proc2, vmx.ProcBased2RDRANDExiting),
 		has(m.Caps.Proc, vmx.ProcBasedUseIOBitmaps), has(m.Caps.Proc, vmx.ProcBasedUseMSRBitmaps))
 }

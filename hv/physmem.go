@@ -1,9 +1,12 @@
 package hv
 
 import (
+	"fmt"
 	"unsafe"
 
 	"hindsight/boot"
+	"hindsight/hv/replay"
+	"hindsight/ringbuf"
 )
 
 // Physical memory for structures the CPU reads by physical address. The
@@ -32,3 +35,20 @@ func (eptAlloc) Page(hpa uint64) *[512]uint64 {
 	// hpa is a page from physPage, identity-mapped.
 	return (*[512]uint64)(unsafe.Pointer(uintptr(hpa)))
 }
+
+// physRegion returns n bytes (rounded up to pages) of zeroed physical
+// memory outside the Go heap, for memory both CPUs share (the log).
+func physRegion(n int) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("hv: a region of %d bytes", n)
+	}
+	pa, err := boot.AllocPhys((n+4095)/4096, 4096)
+	if err != nil {
+		return nil, err
+	}
+	return physBytes(pa, uint64(n)), nil
+}
+
+// ringSize is the size in bytes of a log of records records, 0 if that is
+// not a valid capacity.
+func ringSize(records int) int { return ringbuf.Size(replay.RecordSize, records) }

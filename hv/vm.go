@@ -3,32 +3,28 @@ package hv
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"hindsight/boot"
 	"hindsight/boot/msr"
 	"hindsight/ept"
 	"hindsight/hv/dev"
-	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
 
 // State is where a vCPU is in its life (see the package doc).
-type State uint8
+type State uint32
 
 const (
 	Created State = iota
 	Running
-	Halted
 	Stopped
 	Failed
 )
 
 func (s State) String() string {
-	return [...]string{"created", "running", "halted", "stopped", "failed"}[s]
+	return [...]string{"created", "running", "stopped", "failed"}[s]
 }
 
 // Config describes one VM.
@@ -37,21 +33,13 @@ type Config struct {
 	CPU       int              // the CPU its vCPU loop is pinned to
 	RAM       boot.GuestRegion // host-physical memory for guest-physical [0, Size)
 	Image     []byte           // loaded at LoadAddr, entered in 64-bit mode
-	RDI       uint64           // entry registers (the image's parameters)
-	RSI       uint64
-	Mute      bool // count and hash the guest's output instead of printing it
-	TimeExits bool // time CPUID and port 0x80 exits (ExitCost)
-	Account   bool // split the vCPU's time into guest, hypervisor and waiting (Cost)
-
-	// Log and replay (events.go, log.go).
-	Role          Role
-	Log           *Log        // Primary and Backup: the shared log
-	Peer          *VM         // Backup: its primary (to see when it has ended)
-	Input         bool        // the host console's input goes to this VM's COM1
-	VerifyEvery   uint64      // Primary: log state digests every so many landmarks
-	RealRTC       bool        // the CMOS clock shows the host's time, not a fixed one (a primary logs its reads)
-	CorruptRecord uint64      // test hook: the n-th record logged carries a wrong value...
-	CorruptKind   replay.Kind // ...counting only records of this kind, if set
+	RDI, RSI  uint64           // entry registers (the image's parameters)
+	RTCBase   int64            // the CMOS clock at device time 0, Unix seconds
+	Mute      bool             // count and hash the guest's output instead of printing it
+	TimeExits bool             // time CPUID and port 0x80 exits (ExitCost)
+	Account   bool             // split the vCPU's time into guest, hypervisor and waiting (Cost)
+	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
+	Clock     ClockKind        // what its landmarks count
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -61,11 +49,11 @@ type Config struct {
 // Exit status of the guest-exit port; see exitPort.
 const exitPort = 0x501
 
-// VM is one guest with one vCPU.
+// VM is one guest with one vCPU. Its fields belong to the vCPU loop's
+// goroutine; other goroutines read Progress, and Stats once Run returned.
 type VM struct {
 	cfg      Config
 	m        *Machine
-	state    State
 	ram      []byte
 	ept      *ept.Tables
 	eptp     uint64
@@ -76,53 +64,46 @@ type VM struct {
 	out      lineWriter
 	launched bool
 
+	in    Inputs  // where non-deterministic inputs come from (inputs.go)
+	clock counter // what Count counts (clock.go)
+	mem   memDigest
+
+	// The landmark: synchronous exits so far, and the guest's progress
+	// since the last one on the clock's counter.
+	seq, count uint64
+	irqWindow  bool // interrupt-window exiting is on
+	injected   bool // an exception is being injected at this entry
+
+	end endInfo // why the VM left Running (exit.go)
+
+	stopRequest atomic.Bool // Stop was called
+	published   struct {
+		seq   atomic.Uint64
+		state atomic.Uint32
+	}
+
 	cpuidClock, outClock exitClock // exit timing (exitbench.go), with Config.TimeExits
+	msrSeen              [32]uint32
+	msrLogged            uint32
+	stats                Stats
+}
 
-	// The exit clock and the log.
-	tsc0, tscHz         uint64 // time base (shared by a primary and its backup)
-	seq                 uint64 // landmark: synchronous exits so far
-	tickDeadline        uint64 // TSC of the PIT's next interrupt (pollEvents)
-	nextPoll            uint64
-	inByte              byte
-	inPending           bool
-	injected, irqWindow bool
-	staged              [stageRecords]replay.Record // Primary: records held back until the injection (flushLog)
-	nstaged             int
-	recBuf              [replay.RecordSize]byte
-	rec                 replay.Record // Backup: the head record
-	hookCount           uint64        // records the CorruptRecord hook has counted
-	lastLogged          uint64
-	haveHead            bool
-	badRecord           [replay.RecordSize]byte
-	input               replay.Record // Backup: the last input record of this landmark
-	checkInjection      bool          // and whether there is one
-	interruptMismatch   bool          // the divergence is in the interrupts requested or delivered
-	mine                [3]uint64     // the backup's digests or interrupts at a mismatch
-	expected            replay.Kind
-	expectedPort        uint16
-
-	cause cause     // why the VM left Running (exit.go)
-	info  [2]uint64 // the values that explain it
-
-	// Result, valid once Run returned.
-	ExitStatus uint32 // written by the guest to exitPort
-	Reason     string // why the VM stopped or failed, with the guest state where it helps
-	Exits      uint64 // VM exits handled
-	ExitsBy    [80]uint64
-	MSRFaults  uint64 // RDMSR/WRMSR answered with #GP
-	LastMSR    uint32
-	msrSeen    [32]uint32 // MSR numbers already logged
-	msrLogged  uint32
-
-	IRQs, SerialIn, Injected uint64 // inputs applied, interrupts injected
-	Waits                    uint64 // polls while halted (primary) or waiting for the log (backup)
-	Stalls                   uint64 // Primary: records that found the log full and waited
-	Replayed, Verified       uint64 // Backup: records consumed; both: digests logged/matched
-
-	Cost Cost // where the vCPU's time went, in TSC ticks
-
-	CorruptedAt   uint64      // Primary, test hook: landmark of the record logged wrong
-	CorruptedKind replay.Kind // and its kind
+// Stats counts what a VM did. Valid once Run returned.
+type Stats struct {
+	Exits     uint64 // VM exits handled
+	ExitsBy   [80]uint64
+	Landmarks uint64 // synchronous exits
+	Stops     uint64 // asynchronous stops where inputs were taken
+	MSRFaults uint64 // RDMSR/WRMSR answered with #GP
+	IRQs      uint64 // interrupts injected
+	Clock     uint64 // device-time advances applied
+	SerialIn  uint64 // bytes received
+	Waits     uint64 // polls while halted (primary) or waiting for the log (backup)
+	Records   uint64 // records logged (primary) or replayed (backup)
+	Digests   uint64 // digests logged (primary) or matched (backup)
+	Stalls    uint64 // Primary: records that found the log full and waited
+	Dropped   uint64 // Primary: records dropped after the backup stopped
+	Cost      Cost   // where the vCPU's time went, in TSC ticks
 }
 
 // Cost splits a vCPU's run in TSC ticks (in Bochs: instructions) of the
@@ -140,24 +121,60 @@ type Cost struct {
 // waiting.
 func (c Cost) Active() uint64 { return c.Total - c.Waiting }
 
-// Seq returns the VM's landmark (synchronous exits so far).
-func (v *VM) Seq() uint64 { return atomic.LoadUint64(&v.seq) }
+// Progress is what other goroutines may read of a running VM.
+type Progress struct {
+	Seq   uint64 // landmark: synchronous exits so far
+	State State
+}
+
+// Progress returns the VM's landmark and state; safe from any goroutine.
+func (v *VM) Progress() Progress {
+	return Progress{Seq: v.published.seq.Load(), State: State(v.published.state.Load())}
+}
+
+// Stats returns the VM's counters. Call it once Run has returned.
+func (v *VM) Stats() *Stats { return &v.stats }
+
+// End returns how the VM ended. Call it once Run has returned.
+func (v *VM) End() EndReport { return v.end.report }
 
 // OutputHash returns the hash of everything the guest wrote to its COM1.
+// Call it once Run has returned.
 func (v *VM) OutputHash() (hash, bytes uint64) { return v.out.hash, v.out.bytes }
+
+// Name returns the VM's tag.
+func (v *VM) Name() string { return v.cfg.Name }
+
+// Stop asks the VM to end at its next exit ("stopped by the host"); safe
+// from any goroutine.
+func (v *VM) Stop() { v.stopRequest.Store(true) }
+
+func (v *VM) setState(s State) { v.published.state.Store(uint32(s)) }
+
+func (v *VM) state() State { return State(v.published.state.Load()) }
 
 // NewVM maps the VM's RAM through EPT and loads its image.
 func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	if cfg.RAM.Size == 0 {
 		return nil, errors.New("hv: no guest RAM (boot with guestmem=SIZE)")
 	}
-	v := &VM{cfg: cfg, m: m, ram: physBytes(cfg.RAM.Base, cfg.RAM.Size)}
+	if cfg.Inputs == nil {
+		cfg.Inputs = NewLive(false)
+	}
+	v := &VM{cfg: cfg, m: m, ram: physBytes(cfg.RAM.Base, cfg.RAM.Size), in: cfg.Inputs,
+		clock: newCounter(cfg.Clock, m.Caps.Misc.PreemptionTimerRate)}
 	var err error
-	v.ept, err = ept.Build(eptAlloc{}, m.EPT, ept.Layout{Size: cfg.RAM.Size, HostBase: cfg.RAM.Base, Perm: ept.RWX, MemType: ept.WB})
-	if err != nil {
+	// 4 KiB pages where EPT has accessed and dirty flags: the memory
+	// digest rehashes only the pages written since the last one.
+	caps, dirty := m.EPT, m.EPT.AccessedDirty
+	if dirty {
+		caps.Pages2M, caps.Pages1G = false, false
+	}
+	layout := ept.Layout{Size: cfg.RAM.Size, HostBase: cfg.RAM.Base, Perm: ept.RWX, MemType: ept.WB}
+	if v.ept, err = ept.Build(eptAlloc{}, caps, layout); err != nil {
 		return nil, fmt.Errorf("hv: %s: EPT: %w", cfg.Name, err)
 	}
-	p, err := v.ept.EPTP(ept.WB, false)
+	p, err := v.ept.EPTP(ept.WB, dirty)
 	if err != nil {
 		return nil, err
 	}
@@ -165,22 +182,21 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	if err := loadImage(v.ram, cfg.Image); err != nil {
 		return nil, err
 	}
+	if err := v.mem.init(v.ram, v.ept, dirty); err != nil {
+		return nil, fmt.Errorf("hv: %s: %w", cfg.Name, err)
+	}
 	if v.vmcs, err = m.newRegion(); err != nil {
 		return nil, err
 	}
 	v.out.init(cfg.Name)
 	v.out.mute = cfg.Mute
-	v.pc.Init(v.out.putByte, v.logPort)
+	v.pc.Init2(cfg.RTCBase)
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
 	initFX(v.regs.GuestFX)
 	v.regs.RDI, v.regs.RSI = cfg.RDI, cfg.RSI
-	v.tsc0, v.tscHz = boot.TSC(), boot.ReadStats().TSCHz
-	if cfg.Log != nil {
-		v.tsc0 = cfg.Log.tsc0
-	}
-	if cfg.RealRTC {
-		v.pc.RTC.SetTime(time.Now().Unix()) // a primary advances it from the TSC at each read (io)
+	if v.clock.aligned() {
+		v.regs.Slices = 1
 	}
 	return v, nil
 }
@@ -196,118 +212,65 @@ func initFX(p uintptr) {
 	fx[28], fx[29] = 0xFF, 0xFF // MXCSR_MASK (informational)
 }
 
-// logPort reports the first access to each port no device claims.
-func (v *VM) logPort(port uint16, write bool, size int, value uint32) {
-	var l logLine
-	l.str("hv: ").str(v.cfg.Name)
-	if write {
-		l.str(": write to unmodelled port ")
+// Run pins the calling goroutine to the VM's CPU and runs the vCPU loop
+// until the VM ends. Every way out reaches the VM's inputs (Inputs.finish),
+// so a primary's end always reaches its backup.
+func (v *VM) Run() {
+	v.setState(Running)
+	start := boot.ThreadTSC()
+	if err := v.prepare(); err != nil {
+		v.fail(err)
 	} else {
-		l.str(": read from unmodelled port ")
+		v.loop()
 	}
-	l.hex(uint64(port)).str(" (size ").dec(uint64(size)).str(", value ").hex(uint64(value)).str(") at rip ").hex(v.rip())
-	l.str(": ignored, reads give all ones (logged once per port)").write()
+	v.stats.Cost.Total = boot.ThreadTSC() - start
+	v.out.flush()
+	v.in.finish(v)
+	v.report()
+	v.setState(v.end.state)
 }
 
-// State returns the vCPU's state.
-func (v *VM) State() State { return v.state }
-
-// Name returns the VM's tag.
-func (v *VM) Name() string { return v.cfg.Name }
-
-// Run pins the calling goroutine to the VM's CPU and runs the vCPU loop
-// until the VM stops or fails.
-func (v *VM) Run() {
+// prepare pins the thread and makes the VMCS current and complete.
+func (v *VM) prepare() error {
 	if err := boot.Pin(v.cfg.CPU); err != nil {
-		v.fail("pinning to CPU%d: %v", v.cfg.CPU, err)
-		return
+		return fmt.Errorf("pinning to CPU%d: %w", v.cfg.CPU, err)
 	}
 	if err := v.m.enableVMX(); err != nil {
-		v.fail("%v", err)
-		return
+		return err
 	}
 	if err := v.setupVMCS(); err != nil {
-		v.fail("setting up the VMCS: %v", err)
-		return
+		return fmt.Errorf("setting up the VMCS: %w", err)
 	}
-	v.state = Running
-	start := boot.ThreadTSC()
-	for v.state == Running {
+	return nil
+}
+
+// loop is the vCPU state machine's Running state: enter, handle the exit,
+// until a handler ends the VM.
+func (v *VM) loop() {
+	for v.end.cause == 0 {
+		v.arm()
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
-			v.end(causeEntryInsn, uint64(st), 0)
+			v.endVM(causeEntryInsn, uint64(st), 0)
 			break
 		}
 		v.launched = true
-		v.Exits++
+		v.stats.Exits++
 		if v.cfg.Account {
 			t := boot.ThreadTSC()
 			v.handleExit()
-			v.Cost.Hypervisor += boot.ThreadTSC() - t
+			v.stats.Cost.Hypervisor += boot.ThreadTSC() - t
 		} else {
 			v.handleExit()
 		}
 	}
-	v.Cost.Total = boot.ThreadTSC() - start
-	v.out.flush()
-	if v.cfg.Role == Primary {
-		v.logRecord(kindEnd, 0, 0, uint64(v.ExitStatus)|uint64(v.cause)<<32, 0, 0)
-		v.flushLog(replay.Unrecorded) // no injection follows
-	}
-	v.report()
 }
 
-// report turns the cause recorded in VM-exit context into Reason and prints
-// it. The VMCS is still current on this CPU, so the guest state can be read.
-func (v *VM) report() {
-	if v.cause == causeExitPort {
-		v.Reason = fmt.Sprintf("guest wrote exit status %d to port %#x", v.ExitStatus, exitPort)
-		fmt.Printf("hv: %s: stopped: %s after %d exits\n", v.cfg.Name, v.Reason, v.Exits)
-		return
-	}
-	vmcs := vmx.CurrentVMCS{}
-	g, _ := vmx.ReadGuestState(vmcs)
-	switch v.cause {
-	case causeTripleFault:
-		v.Reason = "triple fault (VM exit reason 2): the guest could not deliver an exception"
-	case causeEPTViolation:
-		v.Reason = fmt.Sprintf("%v", vmx.DecodeEPTViolation(v.info[1], v.info[0], 0)) + ": outside the guest's RAM"
-	case causeUnhandledExit:
-		v.Reason = fmt.Sprintf("unhandled VM exit: %v, qualification %#x", vmx.ExitReason(v.info[0]), v.info[1])
-	case causeUnsupportedIO:
-		v.Reason = fmt.Sprintf("unsupported port I/O (%v): string and REP I/O are not emulated", vmx.DecodeIO(v.info[0]))
-	case causeEntryFailed:
-		ctl, _ := vmx.ReadControls(vmcs)
-		fs := vmx.CheckGuestState(&g, &ctl, &v.m.Caps)
-		v.fail("VM entry failed: %v, qualification %#x\n%s", vmx.ExitReason(v.info[0]), v.info[1], describe(fs, &g))
-		return
-	case causeEntryInsn:
-		v.entryFailed(vmx.Status(v.info[0]), &g)
-		return
-	case causePrimaryEnded:
-		v.Reason = fmt.Sprintf("reached landmark #%d, where the primary's guest ended (%s)", v.seq, endCause(v.info[0]))
-		fmt.Printf("hv: %s: stopped: %s; %d records replayed, %d digests matched\n", v.cfg.Name, v.Reason, v.Replayed, v.Verified)
-		return
-	case causeMalformed:
-		var r replay.Record
-		v.Reason = fmt.Sprintf("malformed log record after landmark #%d: %v", v.seq, replay.Decode(v.badRecord[:], &r))
-	case causeDivergence:
-		v.Reason = v.divergence()
-	}
-	v.Reason += " at rip " + fmt.Sprintf("%#x", g.RIP)
-	fmt.Printf("hv: %s: stopped: %s\n%s", v.cfg.Name, v.Reason, g.Dump())
-}
-
-// stop ends the VM (the guest finished or did something the hypervisor
-// does not support); the other VMs go on.
-func (v *VM) stop(format string, args ...any) {
-	v.state = Stopped
-	v.Reason = fmt.Sprintf(format, args...)
-}
-
-func (v *VM) fail(format string, args ...any) {
-	v.state = Failed
-	v.Reason = fmt.Sprintf(format, args...)
-	fmt.Printf("hv: %s: FAILED: %s\n", v.cfg.Name, v.Reason)
+// arm loads the VMX-preemption timer for the next entry: the inputs say
+// how long they may wait for the CPU (time) and where the guest must stop
+// (a replayed asynchronous input); the clock turns that into a timer value.
+func (v *VM) arm() {
+	ticks, stop := v.in.budget(v)
+	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(min(ticks, v.m.quantum), v.count, stop)))
 }
 
 // setupVMCS makes the VM's VMCS current and fills its control, host and
@@ -340,7 +303,6 @@ func (v *VM) setupVMCS() error {
 		return fmt.Errorf("host state: %w", err)
 	}
 	g := entryState(&v.m.Caps)
-	g.PreemptionTimer = v.m.quantum
 	if v.cfg.Corrupt != nil {
 		v.cfg.Corrupt(&g)
 	}
@@ -348,59 +310,4 @@ func (v *VM) setupVMCS() error {
 		return fmt.Errorf("guest state: %w", err)
 	}
 	return nil
-}
-
-// entryFailed reports a VMLAUNCH/VMRESUME that failed as an instruction:
-// the VM-instruction error by number and name, the checks of the SDM that
-// the current settings break, and the guest state.
-func (v *VM) entryFailed(st vmx.Status, g *vmx.GuestState) {
-	ctl, _ := vmx.ReadControls(vmx.CurrentVMCS{})
-	host, _ := vmx.ReadHostState(vmx.CurrentVMCS{})
-	fs := append(vmx.CheckControls(&ctl, g, &v.m.Caps), vmx.CheckHostState(&host, &ctl, &v.m.Caps)...)
-	fs = append(fs, vmx.CheckGuestState(g, &ctl, &v.m.Caps)...)
-	v.fail("VM entry failed: %v\n%s", vmx.StatusError(st), describe(fs, g))
-}
-
-// divergence describes where the backup left the primary's path: both
-// sides' landmark and RIP, and the record.
-func (v *VM) divergence() string {
-	r := &v.rec
-	switch {
-	case r.Kind == kindDigest && v.expected == kindDigest:
-		return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: state digests differ (registers: primary %#x backup %#x; "+
-			"memory: primary %#x backup %#x; output: primary %#x backup %#x); last matching digest before it: %d matched",
-			r.Seq, r.RIP, r.Value, v.mine[0], r.Value2, v.mine[1], r.Value3, v.mine[2], v.Verified)
-	case v.interruptMismatch:
-		return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: interrupt delivery differs after the input %v: "+
-			"the backup's PIC requests %s and the guest was given %s",
-			v.seq, v.rip(), v.input, replay.AppendCode(nil, v.mine[0]), replay.AppendCode(nil, v.mine[1]))
-	case r.Seq != v.seq || r.RIP != v.rip():
-		return fmt.Sprintf("DIVERGENCE: backup at landmark #%d rip %#x, primary's next record is at landmark #%d rip %#x: %v",
-			v.seq, v.rip(), r.Seq, r.RIP, r)
-	}
-	return fmt.Sprintf("DIVERGENCE at landmark #%d rip %#x: the backup needed a %v record, the log has %v", v.seq, v.rip(), v.expected, r)
-}
-
-// endCause decodes the status of a primary's end record.
-func endCause(x uint64) string {
-	switch cause(x >> 32) {
-	case causeExitPort:
-		return fmt.Sprintf("exit status %d", uint32(x))
-	case causeTripleFault:
-		return "triple fault"
-	}
-	return fmt.Sprintf("stopped, cause %d", x>>32)
-}
-
-// describe lists failed checks and dumps the guest state.
-func describe(fs vmx.Failures, g *vmx.GuestState) string {
-	var b strings.Builder
-	if len(fs) == 0 {
-		b.WriteString("  no check of SDM Vol. 3C §27.2-27.3 fails on the VMCS as read back\n")
-	}
-	for _, f := range fs {
-		fmt.Fprintf(&b, "  failed check: %s\n", f)
-	}
-	b.WriteString(g.Dump())
-	return b.String()
 }

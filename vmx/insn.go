@@ -79,13 +79,18 @@ type GuestRegs struct {
 	// VMREAD for them: exit reason, exit qualification, guest RIP and
 	// VM-exit instruction length.
 	ExitReason, ExitQual, ExitRIP, ExitInstrLen uint64
+
+	// Slices, if not 0, makes Enter align the VM entry to the end of one
+	// of Bochs 2.7's 5-instruction CPU slices (see insn_amd64.s), for the
+	// slice clock. Set it only where SliceProbe reports true.
+	Slices uint64
 }
 
 // Enter runs the guest of the current VMCS until the next VM exit:
 // VMLAUNCH if launched is false, else VMRESUME. It returns Succeed after a
 // VM exit (read the exit reason from the VMCS), or the VM-instruction
-// failure of the entry itself. Host interrupts are disabled from just
-// before entry until the exit is recorded, then enabled again; an external
+// failure of the entry itself. Host interrupts are disabled from the
+// start of Enter until the exit is recorded, then enabled again; an external
 // interrupt that caused the exit is then taken by the host.
 //
 // Preconditions: a current VMCS whose host-state area describes this
@@ -95,3 +100,11 @@ func Enter(g *GuestRegs, launched bool) Status {
 }
 
 func enter(regs *GuestRegs, launched bool) Status
+
+// SliceProbe reports whether this CPU runs in fixed 5-instruction slices
+// between TSC updates, as Bochs 2.7 with two CPUs does: the precondition
+// of GuestRegs.Slices (without it the aligned entry would never end). The
+// slice clock's self-test (package hv) checks the rest with a guest.
+func SliceProbe() bool { return sliceProbe() }
+
+func sliceProbe() bool

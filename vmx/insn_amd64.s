@@ -89,6 +89,7 @@ TEXT ·VMWRITE(SB),NOSPLIT,$0-17
 #define G_EXITQUAL 152
 #define G_EXITRIP 160
 #define G_EXITLEN 168
+#define G_SLICES 176
 
 // SAVE_FIELD reads VMCS field f into the GuestRegs slot off (AX = regs).
 #define SAVE_FIELD(f, off) MOVQ f, CX; VMREAD_RDX_RCX; MOVQ DX, off(AX)
@@ -103,7 +104,12 @@ TEXT ·VMWRITE(SB),NOSPLIT,$0-17
 //	8(SP)  caller's BP
 //	16(SP) return address; after popping the first two, the result slot
 //	       ret+16(FP) is at 24(SP).
+//
+// Interrupts are off from the first instruction until the exit stub has
+// saved the guest's state (CR2 above all: a host page fault in between
+// would overwrite it).
 TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
+	CLI
 	MOVQ regs+0(FP), AX
 	MOVBQZX launched+8(FP), BX
 	PUSHQ BP
@@ -120,10 +126,13 @@ TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
 	FXRSTOR64 (DX)
 	MOVQ G_CR2(AX), DX          // CR2 is not part of the VMCS guest state
 	MOVQ DX, CR2
-	MOVQ 32(AX), SI; MOVQ 40(AX), DI; MOVQ 48(AX), BP
+	MOVQ 40(AX), DI; MOVQ 48(AX), BP
 	MOVQ 56(AX), R8; MOVQ 64(AX), R9; MOVQ 72(AX), R10; MOVQ 80(AX), R11
 	MOVQ 88(AX), R12; MOVQ 96(AX), R13; MOVQ 104(AX), R14; MOVQ 112(AX), R15
-	MOVQ 16(AX), CX; MOVQ 24(AX), DX
+	MOVQ 16(AX), CX
+	CMPQ G_SLICES(AX), $0
+	JNE sliced
+	MOVQ 32(AX), SI; MOVQ 24(AX), DX
 	TESTQ BX, BX
 	MOVQ 8(AX), BX              // MOV leaves the flags of TESTQ
 	MOVQ 0(AX), AX
@@ -132,6 +141,52 @@ TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
 	JMP failed
 resume:
 	VMRESUME
+	JMP failed
+
+// Slice-aligned entry (GuestRegs.Slices, the slice clock of package hv):
+// Bochs 2.7 with two CPUs runs each CPU 5 instructions at a time and
+// advances the TSC only between those slices, by 5. Two RDTSCs 4
+// instructions apart read the same value only if the first is the
+// slice's first instruction and the second its last; from there the
+// instructions are counted so that VMLAUNCH/VMRESUME is the last of its
+// slice: the guest then runs whole slices, and the preemption timer's
+// saved value counts its instructions exactly (hv/clock.go). Only used
+// where SliceProbe showed the property holds: elsewhere the loop would
+// not end.
+sliced:
+	TESTQ BX, BX
+	MOVQ 8(AX), BX
+	JNE slicedResume
+	RDTSC
+	BYTE $0x90; BYTE $0x90
+launchSync:
+	MOVL AX, SI
+	RDTSC                       // 4 instructions after the previous RDTSC
+	CMPL AX, SI
+	JNE launchSync              // equal: that RDTSC ended a slice; CMPL began one
+	MOVQ 0(SP), AX              // 3rd of the slice
+	MOVQ 32(AX), SI             // 4
+	MOVQ 24(AX), DX             // 5
+	BYTE $0x90; BYTE $0x90; BYTE $0x90 // 6, 7, 8 (NOP)
+	MOVQ 0(AX), AX              // 9
+	VMLAUNCH                    // 10: the last of its slice
+	JMP failed
+slicedResume:
+	RDTSC
+	BYTE $0x90; BYTE $0x90
+resumeSync:
+	MOVL AX, SI
+	RDTSC
+	CMPL AX, SI
+	JNE resumeSync
+	MOVQ 0(SP), AX
+	MOVQ 32(AX), SI
+	MOVQ 24(AX), DX
+	BYTE $0x90; BYTE $0x90; BYTE $0x90
+	MOVQ 0(AX), AX
+	VMRESUME
+	JMP failed
+
 failed:
 	// The entry failed as an instruction (SDM §28.1): still the host, with
 	// guest values in the registers; only RSP and the flags matter now.
@@ -172,4 +227,28 @@ TEXT ·vmexit(SB),NOSPLIT|NOFRAME,$0
 	FXRSTOR64 (DX)
 	STI
 	MOVB $0, 24(SP)             // ret+16(FP) of enter: SP is back at its entry value
+	RET
+
+// func sliceProbe() bool
+//
+// The loop of the slice-aligned entry, unrolled 16 times with the same
+// 4-instruction spacing between RDTSCs: true if two of them read the same
+// value (on Bochs' 5-instruction slices one of any 5 consecutive pairs
+// does), false otherwise, where the entry's loop would never end.
+// Interrupts are off meanwhile.
+#define PROBE_PAIR MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ probeFound
+TEXT ·sliceProbe(SB),NOSPLIT,$0-1
+	PUSHFQ
+	CLI
+	MOVL $1, DI
+	RDTSC
+	BYTE $0x90; BYTE $0x90
+	PROBE_PAIR; PROBE_PAIR; PROBE_PAIR; PROBE_PAIR
+	PROBE_PAIR; PROBE_PAIR; PROBE_PAIR; PROBE_PAIR
+	PROBE_PAIR; PROBE_PAIR; PROBE_PAIR; PROBE_PAIR
+	PROBE_PAIR; PROBE_PAIR; PROBE_PAIR; PROBE_PAIR
+	MOVL $0, DI
+probeFound:
+	POPFQ
+	MOVB DI, ret+0(FP)
 	RET

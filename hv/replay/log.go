@@ -3,200 +3,228 @@ package replay
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"strings"
+	"sync/atomic"
+
+	"hindsight/ringbuf"
 )
 
-// Log file layout (see the package documentation).
+// RingStamp is the creation stamp of a ring that carries records of this
+// layout: LayoutVersion itself. The ring's own header version covers the
+// ring's layout; this stamp covers the records' layout, so sides built
+// with different record layouts refuse to talk ([CheckRing]).
+const RingStamp uint64 = LayoutVersion
+
+// ErrRingLayout is matched (errors.Is) by the errors of CheckRing.
+var ErrRingLayout = errors.New("replay: ring does not carry records of this layout")
+
+// CheckRing reports whether ring carries records of this layout: record
+// size RecordSize and creation stamp RingStamp.
+func CheckRing(ring *ringbuf.Ring) error {
+	if rs := ring.RecordSize(); rs != RecordSize {
+		return fmt.Errorf("replay: ring: record size %d, want %d: %w", rs, RecordSize, ErrRingLayout)
+	}
+	if st := ring.CreationStamp(); st != RingStamp {
+		return fmt.Errorf("replay: ring: creation stamp %d (the record layout version), this program uses version %d: %w",
+			st, LayoutVersion, ErrRingLayout)
+	}
+	return nil
+}
+
+// Lag says how far the reader stays behind the writer: it takes a record
+// only once the record is Ns old (on the stamps' clock) and more than
+// Records newer ones follow it.
+type Lag struct {
+	Ns      uint64
+	Records uint64
+}
+
+// Log is the ring of records from one primary to its backup, with the two
+// ends apart so that neither side can make the other's calls: the primary
+// holds the [Writer], the backup the [Reader], and anyone else only the
+// Log, whose [Log.Status] reads nothing either side owns. Stamps are
+// nanoseconds on a clock both sides share (the caller's).
+type Log struct {
+	ring *ringbuf.Ring
+	lag  Lag
+	w    Writer
+	r    Reader
+
+	// Published by one end for the other and for observers.
+	writerClosed atomic.Bool   // no record follows those in the ring
+	readerClosed atomic.Bool   // the reader stopped: writes are dropped
+	headStamp    atomic.Uint64 // stamp of the record the reader holds, 0 if none
+	stalls       atomic.Uint64 // records that found the ring full and waited
+	dropped      atomic.Uint64 // records dropped after the reader stopped
+}
+
+// NewLog lays a ring of capacity records (a power of two) over mem, which
+// must hold ringbuf.Size(RecordSize, capacity) bytes that both sides reach
+// and that no Go pointer points into.
+func NewLog(mem []byte, capacity int, lag Lag) (*Log, error) {
+	ring, err := ringbuf.Create(mem, RecordSize, capacity, RingStamp)
+	if err != nil {
+		return nil, fmt.Errorf("replay: log of %d records: %w", capacity, err)
+	}
+	l := &Log{ring: ring, lag: lag}
+	l.w.l, l.r.l = l, l
+	return l, nil
+}
+
+// Writer returns the writing end. One goroutine (the primary's vCPU) uses it.
+func (l *Log) Writer() *Writer { return &l.w }
+
+// Reader returns the reading end. One goroutine (the backup's vCPU) uses it.
+func (l *Log) Reader() *Reader { return &l.r }
+
+// Capacity is the number of records the ring holds.
+func (l *Log) Capacity() int { return l.ring.Capacity() }
+
+// Status is a snapshot of a Log for observers.
+type Status struct {
+	Written, Read, InFlight, Capacity uint64
+	Stalls, Dropped                   uint64
+	// AgeNs is how old the oldest record the reader has not consumed is,
+	// as of the reader's last look (0 if it found none).
+	AgeNs                      uint64
+	WriterClosed, ReaderClosed bool
+}
+
+// Status returns a snapshot; now is the current time on the stamps'
+// clock. Safe from any goroutine: it reads only the ring's shared indices
+// and what the ends publish.
+func (l *Log) Status(now uint64) Status {
+	st := l.ring.Stats()
+	s := Status{
+		Written: st.Written, Read: st.Read, InFlight: st.InFlight, Capacity: st.Capacity,
+		Stalls: l.stalls.Load(), Dropped: l.dropped.Load(),
+		WriterClosed: l.writerClosed.Load(), ReaderClosed: l.readerClosed.Load(),
+	}
+	if h := l.headStamp.Load(); h != 0 && now > h {
+		s.AgeNs = now - h
+	}
+	return s
+}
+
+// WriteResult says what became of a record given to Writer.Write.
+type WriteResult uint8
+
 const (
-	// LogMagic is the first 8 bytes of a log file; its last byte is the
-	// file format version (1).
-	LogMagic = "HSLOG\x00\x00\x01"
-	// LogHeaderSize is the size of the log file header; records follow it.
-	LogHeaderSize = 32
-
-	offLogMagic    = 0
-	offLogVersion  = 8
-	offLogRecSize  = 12
-	offLogCount    = 16
-	offLogCRC      = 24
-	offLogReserved = 28
-
-	logChunk = 64 // records per read or write call
+	Written    WriteResult = iota
+	Full                   // the ring is full: wait for the reader and write it again
+	ReaderGone             // the reader stopped for good: the record was dropped
 )
 
-// LogError reports a log file that ReadLog cannot read, or a record that
-// WriteLog refuses to write, with the place of the first problem.
-type LogError struct {
-	// Index is the index of the bad (or missing) record, -1 for the header.
-	Index int
-	// Offset is the byte offset in the file of that record or of the header.
-	Offset int64
-	// Err is the cause: a [*DecodeError] for a malformed record or header
-	// field (errors.Is(err, ErrMalformed)), io.ErrUnexpectedEOF for a
-	// truncated file, or the error of the underlying reader or writer.
-	Err error
-	// Msg, when not empty, describes the problem in place of Err's text
-	// (used for truncation).
-	Msg string
+// Writer is the primary's end of a Log.
+type Writer struct {
+	l       *Log
+	buf     [RecordSize]byte
+	waiting bool // the last Write returned Full
 }
 
-// Error returns e.g. "replay: log: record 7 (offset 480): bad CRC (...)"
-// or "replay: log: header: bad magic ...".
-func (e *LogError) Error() string {
-	where := "header"
-	if e.Index >= 0 {
-		where = fmt.Sprintf("record %d (offset %d)", e.Index, e.Offset)
-	}
-	what := e.Msg
-	if what == "" {
-		var de *DecodeError
-		if errors.As(e.Err, &de) {
-			what = de.Msg
-		} else if e.Err != nil {
-			what = strings.TrimPrefix(e.Err.Error(), "replay: ")
-		}
-	}
-	return "replay: log: " + where + ": " + what
+// Write encodes r and appends it, stamped. It never waits: on Full the
+// caller decides how to wait and calls it again. Does not allocate.
+func (w *Writer) Write(r *Record, stamp uint64) WriteResult {
+	r.Encode(w.buf[:])
+	return w.WriteEncoded(&w.buf, stamp)
 }
 
-// Unwrap returns Err.
-func (e *LogError) Unwrap() error { return e.Err }
-
-func recordOffset(i int) int64 { return LogHeaderSize + int64(i)*RecordSize }
-
-// WriteLog writes recs to w as a log file: the 32-byte header, then each
-// record encoded. It validates every record first and writes nothing if
-// one is invalid (the error is a [*LogError] with its index), so that
-// whatever WriteLog writes, ReadLog reads back.
-func WriteLog(w io.Writer, recs []Record) error {
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return &LogError{Index: i, Offset: recordOffset(i), Err: err}
-		}
+// WriteEncoded appends an already encoded record as it is (the test hooks
+// that put malformed records in the log use it).
+func (w *Writer) WriteEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
+	l := w.l
+	if l.readerClosed.Load() {
+		w.waiting = false
+		l.dropped.Add(1)
+		return ReaderGone
 	}
-	var hdr [LogHeaderSize]byte
-	copy(hdr[offLogMagic:], LogMagic)
-	le.PutUint32(hdr[offLogVersion:], LayoutVersion)
-	le.PutUint32(hdr[offLogRecSize:], RecordSize)
-	le.PutUint64(hdr[offLogCount:], uint64(len(recs)))
-	le.PutUint32(hdr[offLogCRC:], headerCRC(hdr[:]))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return &LogError{Index: -1, Err: err}
+	if l.ring.TryWriteStamp(b[:], stamp) {
+		w.waiting = false
+		return Written
 	}
-	buf := make([]byte, logChunk*RecordSize)
-	for i := 0; i < len(recs); i += logChunk {
-		n := min(logChunk, len(recs)-i)
-		for j := 0; j < n; j++ {
-			recs[i+j].Encode(buf[j*RecordSize:])
-		}
-		if _, err := w.Write(buf[:n*RecordSize]); err != nil {
-			return &LogError{Index: i, Offset: recordOffset(i), Err: err}
-		}
+	if !w.waiting {
+		w.waiting = true
+		l.stalls.Add(1)
 	}
-	return nil
+	return Full
 }
 
-// headerCRC is the CRC-32C of bytes 0-23 of a log file header.
-func headerCRC(hdr []byte) uint32 { return crc32.Checksum(hdr[:offLogCRC], castagnoli) }
+// Close says that no record follows: the reader, once it has taken the
+// last one, learns that the log has ended.
+func (w *Writer) Close() { w.l.writerClosed.Store(true) }
 
-// ReadLog reads a whole log file from r (to EOF) and returns its records.
-// It validates the header (magic, layout version, record size, header CRC,
-// reserved field), every record (as Decode does), and that the file ends
-// right after the number of records the header gives. The error is a
-// [*LogError] with the index and offset of the first bad or missing record
-// (Index -1 for the header); a file cut short is io.ErrUnexpectedEOF.
-func ReadLog(r io.Reader) ([]Record, error) {
-	var hdr [LogHeaderSize]byte
-	if n, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, readError(-1, 0, n, 0, err)
+// HeadState says what the reader's next record is.
+type HeadState uint8
+
+const (
+	Ready     HeadState = iota // a valid record, due
+	Waiting                    // none yet, or one the lag holds back
+	Ended                      // the writer closed the log and every record was taken
+	Malformed                  // the next slot does not hold a valid record
+)
+
+// Reader is the backup's end of a Log.
+type Reader struct {
+	l     *Log
+	head  Record
+	have  bool
+	stamp uint64
+	bad   [RecordSize]byte
+}
+
+// Head returns the next record if it is due at time now (the lag allows
+// it, or the ring is full, or the writer has closed the log). For Waiting
+// it also says how long the lag still holds a present record back (ns; 0:
+// nothing is there yet). For Malformed, Bad has the bytes. Does not
+// allocate.
+func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
+	if r.have {
+		return &r.head, Ready, 0
 	}
-	if err := checkHeader(hdr[:]); err != nil {
-		return nil, &LogError{Index: -1, Err: err}
-	}
-	count := le.Uint64(hdr[offLogCount:])
-	// Do not trust count for the allocation: a corrupt header must not
-	// make ReadLog ask for more memory than the file holds.
-	recs := make([]Record, 0, min(count, 1<<16))
-	buf := make([]byte, logChunk*RecordSize)
-	for i := uint64(0); i < count; {
-		n := min(uint64(logChunk), count-i)
-		got, err := io.ReadFull(r, buf[:n*RecordSize])
-		if err != nil {
-			idx := int(i) + got/RecordSize
-			return nil, readError(idx, recordOffset(idx), got%RecordSize, count, err)
+	l := r.l
+	closed := l.writerClosed.Load() // before the peek: a record written before Close is seen
+	b, err := l.ring.Peek(1)
+	if err != nil || len(b) == 0 {
+		if closed {
+			return nil, Ended, 0
 		}
-		for j := 0; j < int(n); j++ {
-			var rec Record
-			if err := Decode(buf[j*RecordSize:], &rec); err != nil {
-				idx := int(i) + j
-				return nil, &LogError{Index: idx, Offset: recordOffset(idx), Err: err}
+		return nil, Waiting, 0
+	}
+	stamp, _ := l.ring.OldestStamp()
+	l.headStamp.Store(max(stamp, 1)) // the record the reader waits on, held or not
+	inFlight := l.ring.Available()
+	full := inFlight >= uint64(l.ring.Capacity())
+	if !closed && !full {
+		if age := now - stamp; now < stamp || age < l.lag.Ns {
+			if now < stamp {
+				return nil, Waiting, l.lag.Ns
 			}
-			recs = append(recs, rec)
+			return nil, Waiting, l.lag.Ns - age
 		}
-		i += n
+		if inFlight <= l.lag.Records {
+			return nil, Waiting, 0
+		}
 	}
-	// The file must end here.
-	var one [1]byte
-	n, err := io.ReadFull(r, one[:])
-	if n != 0 {
-		idx := int(count)
-		return nil, &LogError{Index: idx, Offset: recordOffset(idx), Err: &DecodeError{
-			Field: "count", Got: count, Want: count, header: true,
-			Msg: fmt.Sprintf("trailing data after the %d records the header counts", count)}}
+	if !Check(b, &r.head) {
+		copy(r.bad[:], b)
+		return nil, Malformed, 0
 	}
-	if err != io.EOF {
-		idx := int(count)
-		return nil, &LogError{Index: idx, Offset: recordOffset(idx), Err: err}
-	}
-	return recs, nil
+	r.have, r.stamp = true, stamp
+	return &r.head, Ready, 0
 }
 
-// readError describes a failed io.ReadFull that read n bytes of the
-// header (idx -1) or of record idx of count.
-func readError(idx int, off int64, n int, count uint64, err error) error {
-	if err != io.EOF && err != io.ErrUnexpectedEOF {
-		return &LogError{Index: idx, Offset: off, Err: err}
-	}
-	var msg string
-	switch {
-	case idx < 0 && n == 0:
-		msg = "empty file"
-	case idx < 0:
-		msg = fmt.Sprintf("truncated file: %d of %d header bytes", n, LogHeaderSize)
-	default:
-		msg = fmt.Sprintf("truncated file: %d of %d bytes of the record (the header counts %d records)",
-			n, RecordSize, count)
-	}
-	return &LogError{Index: idx, Offset: off, Err: io.ErrUnexpectedEOF, Msg: msg}
+// Bad returns the bytes of the slot Head found malformed.
+func (r *Reader) Bad() *[RecordSize]byte { return &r.bad }
+
+// Consume releases the record Head returned.
+func (r *Reader) Consume() {
+	r.have = false
+	r.l.headStamp.Store(0)
+	r.l.ring.Release(1)
 }
 
-func checkHeader(hdr []byte) error {
-	bad := func(field string, got, want uint64, format string, args ...any) error {
-		e := malformed(field, 0, got, want, format, args...)
-		e.header = true
-		return e
-	}
-	if m := string(hdr[offLogMagic : offLogMagic+8]); m != LogMagic {
-		return bad("magic", le.Uint64(hdr[offLogMagic:]), le.Uint64([]byte(LogMagic)),
-			"bad magic %q, want %q", m, LogMagic)
-	}
-	if got, want := le.Uint32(hdr[offLogCRC:]), headerCRC(hdr); got != want {
-		return bad("header CRC", uint64(got), uint64(want),
-			"bad header CRC (stored 0x%08x, computed 0x%08x)", got, want)
-	}
-	if v := le.Uint32(hdr[offLogVersion:]); v != LayoutVersion {
-		return bad("version", uint64(v), LayoutVersion,
-			"record layout version %d, this program reads version %d", v, LayoutVersion)
-	}
-	if rs := le.Uint32(hdr[offLogRecSize:]); rs != RecordSize {
-		return bad("record size", uint64(rs), RecordSize,
-			"record size %d, want %d", rs, RecordSize)
-	}
-	if res := le.Uint32(hdr[offLogReserved:]); res != 0 {
-		return bad("header reserved", uint64(res), 0,
-			"reserved field 0x%x, must be 0", res)
-	}
-	return nil
+// Close says the reader takes no more records: from now on the writer
+// drops them instead of waiting for room.
+func (r *Reader) Close() {
+	r.l.readerClosed.Store(true)
+	r.l.headStamp.Store(0)
 }

@@ -1,280 +1,244 @@
 package replay
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
-	"io"
-	"strconv"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"hindsight/ringbuf"
 )
 
-// manyRecords returns n valid records cycling through the samples with
-// increasing Seq.
-func manyRecords(n int) []Record {
-	recs := make([]Record, n)
-	for i := range recs {
-		recs[i] = samples[i%len(samples)]
-		recs[i].Seq = uint64(i + 1)
-	}
-	return recs
-}
-
-func writeLog(t *testing.T, recs []Record) []byte {
+func newTestLog(t testing.TB, capacity int, lag Lag) *Log {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := WriteLog(&buf, recs); err != nil {
+	l, err := NewLog(ringbuf.AlignedRegion(ringbuf.Size(RecordSize, capacity)), capacity, lag)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return l
 }
 
-func TestLogRoundTrip(t *testing.T) {
-	// Sizes around the write/read chunk (64 records).
-	for _, n := range []int{0, 1, 2, 15, 63, 64, 65, 128, 200} {
-		recs := manyRecords(n)
-		file := writeLog(t, recs)
-		if len(file) != LogHeaderSize+n*RecordSize {
-			t.Fatalf("n=%d: file of %d bytes", n, len(file))
+func rec(seq uint64) Record { return Record{Kind: KindRDTSC, Seq: seq, RIP: 0x1000 + seq, Value: seq * 7} }
+
+func TestLogInOrder(t *testing.T) {
+	l := newTestLog(t, 8, Lag{})
+	w, r := l.Writer(), l.Reader()
+	for i := uint64(1); i <= 100; i++ {
+		x := rec(i)
+		if res := w.Write(&x, i); res != Written {
+			t.Fatalf("record %d: %v", i, res)
 		}
-		// The header as documented.
-		if string(file[:8]) != "HSLOG\x00\x00\x01" ||
-			binary.LittleEndian.Uint32(file[8:]) != 2 ||
-			binary.LittleEndian.Uint32(file[12:]) != 64 ||
-			binary.LittleEndian.Uint64(file[16:]) != uint64(n) ||
-			binary.LittleEndian.Uint32(file[24:]) != refCRC32C(file[:24]) ||
-			binary.LittleEndian.Uint32(file[28:]) != 0 {
-			t.Fatalf("n=%d: header %x", n, file[:32])
+		h, st, _ := r.Head(i)
+		if st != Ready || *h != x {
+			t.Fatalf("record %d: head %v %v", i, h, st)
 		}
-		for i, r := range recs {
-			if !bytes.Equal(file[32+64*i:][:64], encode(r)) {
-				t.Fatalf("n=%d: record %d not at its offset", n, i)
+		r.Consume()
+	}
+	if _, st, _ := r.Head(1000); st != Waiting {
+		t.Fatalf("empty log: %v", st)
+	}
+	w.Close()
+	if _, st, _ := r.Head(1000); st != Ended {
+		t.Fatalf("closed empty log: %v", st)
+	}
+}
+
+// The lag holds a record back until it is old enough and enough newer
+// ones follow; a full ring or a closed writer releases it whatever the lag.
+func TestLogLag(t *testing.T) {
+	l := newTestLog(t, 4, Lag{Ns: 100})
+	w, r := l.Writer(), l.Reader()
+	x := rec(1)
+	w.Write(&x, 1000)
+	if _, st, wait := r.Head(1050); st != Waiting || wait != 50 {
+		t.Fatalf("young record: %v, wait %d", st, wait)
+	}
+	if s := l.Status(1050); s.InFlight != 1 || s.AgeNs != 50 {
+		t.Fatalf("status %+v: the record the lag holds back is 50 ns old", s)
+	}
+	if _, st, _ := r.Head(1100); st != Ready {
+		t.Fatalf("record of the lag's age: %v", st)
+	}
+	if s := l.Status(1150); s.AgeNs != 150 {
+		t.Fatalf("age %d, want 150", s.AgeNs)
+	}
+	r.Consume()
+	for i := uint64(2); i <= 5; i++ {
+		x := rec(i)
+		if w.Write(&x, 2000) != Written {
+			t.Fatal("full early")
+		}
+	}
+	if _, st, _ := r.Head(2000); st != Ready {
+		t.Fatalf("full ring: %v, want the young head released", st)
+	}
+	r.Consume()
+	if _, st, _ := r.Head(2000); st != Waiting {
+		t.Fatalf("ring no longer full: %v", st)
+	}
+	w.Close()
+	if _, st, _ := r.Head(2000); st != Ready {
+		t.Fatalf("closed writer: %v, want the lag lifted", st)
+	}
+
+	l = newTestLog(t, 8, Lag{Records: 2})
+	w, r = l.Writer(), l.Reader()
+	for i := uint64(1); i <= 3; i++ {
+		x := rec(i)
+		w.Write(&x, 0)
+		_, st, _ := r.Head(0)
+		if want := map[bool]HeadState{true: Ready, false: Waiting}[i == 3]; st != want {
+			t.Fatalf("%d records in flight, record lag 2: %v", i, st)
+		}
+	}
+}
+
+// A full ring makes the writer wait (one stall per record); once the
+// reader stops, writes are dropped and counted instead: nothing waits for
+// a reader that will never come back.
+func TestLogFullAndReaderGone(t *testing.T) {
+	l := newTestLog(t, 2, Lag{})
+	w, r := l.Writer(), l.Reader()
+	for i := uint64(1); i <= 2; i++ {
+		x := rec(i)
+		w.Write(&x, i)
+	}
+	x := rec(3)
+	for range 3 {
+		if res := w.Write(&x, 3); res != Full {
+			t.Fatalf("full ring: %v", res)
+		}
+	}
+	if s := l.Status(3); s.Stalls != 1 {
+		t.Fatalf("stalls %d, want 1 for one record", s.Stalls)
+	}
+	r.Close()
+	if res := w.Write(&x, 3); res != ReaderGone {
+		t.Fatalf("reader closed: %v", res)
+	}
+	if s := l.Status(3); s.Dropped != 1 || !s.ReaderClosed {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+func TestLogMalformed(t *testing.T) {
+	l := newTestLog(t, 4, Lag{})
+	w, r := l.Writer(), l.Reader()
+	var b [RecordSize]byte
+	x := rec(1)
+	x.Encode(b[:])
+	b[9] ^= 1 // a bit of Seq: the CRC no longer matches
+	w.WriteEncoded(&b, 1)
+	_, st, _ := r.Head(1)
+	if st != Malformed {
+		t.Fatalf("bad CRC: %v", st)
+	}
+	var got Record
+	if err := Decode(r.Bad()[:], &got); err == nil || !strings.Contains(err.Error(), "bad CRC") {
+		t.Fatalf("Bad() decodes as %v", err)
+	}
+}
+
+// Three goroutines on one Log, as in the hypervisor: the primary writes,
+// the backup reads, a monitor takes Status snapshots. Under -race (make
+// test) this fails if the monitor touches either end's state; the count
+// and order of what the backup reads fail if a snapshot disturbs the
+// ring. (The monitor of the earlier hv.Log called the consumer-only
+// ringbuf.OldestStamp, which rewrote the consumer's cached producer index
+// from another goroutine: the backup then read stale slots.)
+func TestLogConcurrentObservers(t *testing.T) {
+	const n = 20_000
+	l := newTestLog(t, 64, Lag{Records: 3})
+	var now atomic.Uint64
+	var wg sync.WaitGroup
+	wg.Add(3)
+	errc := make(chan error, 2)
+	go func() { // primary
+		defer wg.Done()
+		w := l.Writer()
+		for i := uint64(1); i <= n; i++ {
+			x := rec(i)
+			for w.Write(&x, now.Add(1)) == Full {
+				runtime.Gosched()
 			}
 		}
-		// A reader that returns one byte at a time.
-		got, err := ReadLog(&oneByteReader{file})
-		if err != nil {
-			t.Fatalf("n=%d: %v", n, err)
-		}
-		if len(got) != n {
-			t.Fatalf("n=%d: read %d records", n, len(got))
-		}
-		for i := range recs {
-			if got[i] != recs[i] {
-				t.Fatalf("n=%d: record %d: got %v, want %v", n, i, got[i], recs[i])
+		w.Close()
+	}()
+	stop := make(chan struct{})
+	go func() { // backup
+		defer wg.Done()
+		defer close(stop)
+		r := l.Reader()
+		for want := uint64(1); ; {
+			h, st, _ := r.Head(now.Load())
+			switch st {
+			case Ready:
+				if *h != rec(want) {
+					errc <- errors.New("backup read " + h.String() + ", want " + rec(want).String())
+					r.Close()
+					return
+				}
+				r.Consume()
+				want++
+			case Ended:
+				if want != n+1 {
+					errc <- errors.New("log ended early")
+				}
+				return
+			case Malformed:
+				errc <- errors.New("malformed record in a correct log")
+				r.Close()
+				return
+			default:
+				runtime.Gosched()
 			}
 		}
+	}()
+	go func() { // monitor
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := l.Status(now.Load())
+			if s.InFlight > s.Capacity || s.Read > s.Written {
+				errc <- errors.New("impossible status")
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if s := l.Status(now.Load()); s.Written != n || s.Read != n || !s.WriterClosed {
+		t.Errorf("final status %+v", s)
 	}
 }
 
-type oneByteReader struct{ b []byte }
-
-func (r *oneByteReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
+func TestCheckRingMismatch(t *testing.T) {
+	mem := ringbuf.AlignedRegion(ringbuf.Size(128, 4))
+	r, err := ringbuf.Create(mem, 128, 4, RingStamp)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(p) == 0 {
-		return 0, nil
+	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: record size 128, want 64: replay: ring does not carry records of this layout" {
+		t.Fatalf("%v", err)
 	}
-	p[0] = r.b[0]
-	r.b = r.b[1:]
-	return 1, nil
-}
-
-func logError(t *testing.T, err error) *LogError {
-	t.Helper()
-	var le *LogError
-	if !errors.As(err, &le) {
-		t.Fatalf("error %T %v, want *LogError", err, err)
+	mem = ringbuf.AlignedRegion(ringbuf.Size(RecordSize, 4))
+	if r, err = ringbuf.Create(mem, RecordSize, 4, RingStamp-1); err != nil {
+		t.Fatal(err)
 	}
-	return le
-}
-
-func TestLogTruncated(t *testing.T) {
-	const n = 70
-	file := writeLog(t, manyRecords(n))
-	for cut := 0; cut < len(file); cut++ {
-		_, err := ReadLog(bytes.NewReader(file[:cut]))
-		le := logError(t, err)
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("cut %d: %v, want io.ErrUnexpectedEOF", cut, err)
-		}
-		wantIdx, wantOff := -1, int64(0)
-		if cut >= LogHeaderSize {
-			wantIdx = (cut - LogHeaderSize) / RecordSize
-			wantOff = int64(LogHeaderSize + wantIdx*RecordSize)
-		}
-		if le.Index != wantIdx || le.Offset != wantOff {
-			t.Fatalf("cut %d: index %d offset %d, want %d %d (%v)", cut, le.Index, le.Offset, wantIdx, wantOff, err)
-		}
-		if !strings.HasPrefix(err.Error(), "replay: log: ") || !strings.Contains(err.Error(), "truncated file") && cut != 0 {
-			t.Fatalf("cut %d: message %q", cut, err)
-		}
+	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: creation stamp 2 (the record layout version), this program uses version 3: replay: ring does not carry records of this layout" {
+		t.Fatalf("%v", err)
 	}
-	_, err := ReadLog(bytes.NewReader(nil))
-	if err == nil || err.Error() != "replay: log: header: empty file" {
-		t.Fatalf("empty: %v", err)
-	}
-	_, err = ReadLog(bytes.NewReader(file[:LogHeaderSize+5*RecordSize+10]))
-	if want := "replay: log: record 5 (offset 352): truncated file: 10 of 64 bytes of the record (the header counts 70 records)"; err == nil || err.Error() != want {
-		t.Fatalf("got %v\nwant %s", err, want)
-	}
-}
-
-func TestLogTrailingData(t *testing.T) {
-	file := append(writeLog(t, manyRecords(3)), 0)
-	_, err := ReadLog(bytes.NewReader(file))
-	le := logError(t, err)
-	if le.Index != 3 || le.Offset != 32+3*64 || !errors.Is(err, ErrMalformed) {
-		t.Fatalf("%+v", le)
-	}
-	if want := "replay: log: record 3 (offset 224): trailing data after the 3 records the header counts"; err.Error() != want {
-		t.Fatalf("got %q", err)
-	}
-}
-
-func TestLogBadHeader(t *testing.T) {
-	good := writeLog(t, manyRecords(2))
-	cases := []struct {
-		name  string
-		edit  func(h []byte)
-		field string
-		msg   string
-	}{
-		{"magic", func(h []byte) { h[0] = 'X' }, "magic", `replay: log: header: bad magic "XSLOG\x00\x00\x01", want "HSLOG\x00\x00\x01"`},
-		{"magic version", func(h []byte) { h[7] = 2 }, "magic", `bad magic "HSLOG\x00\x00\x02"`},
-		{"a ring, not a log", func(h []byte) { copy(h, "HNDSRING") }, "magic", `bad magic "HNDSRING"`},
-		{"header CRC", func(h []byte) { h[16] ^= 1 }, "header CRC", "replay: log: header: bad header CRC (stored 0x"},
-		{"version", func(h []byte) { h[8] = 1 }, "version", "replay: log: header: record layout version 1, this program reads version 2"},
-		{"record size", func(h []byte) { h[12] = 128 }, "record size", "replay: log: header: record size 128, want 64"},
-		{"reserved", func(h []byte) { h[31] = 1 }, "header reserved", "replay: log: header: reserved field 0x1000000, must be 0"},
-	}
-	for _, c := range cases {
-		file := append([]byte{}, good...)
-		c.edit(file)
-		if c.field != "magic" && c.field != "header CRC" {
-			binary.LittleEndian.PutUint32(file[24:], refCRC32C(file[:24]))
-		}
-		_, err := ReadLog(bytes.NewReader(file))
-		le := logError(t, err)
-		var de *DecodeError
-		if le.Index != -1 || le.Offset != 0 || !errors.As(err, &de) || de.Field != c.field || !errors.Is(err, ErrMalformed) {
-			t.Fatalf("%s: %+v %v", c.name, le, err)
-		}
-		if !strings.Contains(err.Error(), c.msg) {
-			t.Fatalf("%s: message %q, want %q", c.name, err, c.msg)
-		}
-		if !strings.HasPrefix(de.Error(), "replay: log header: ") {
-			t.Fatalf("%s: DecodeError alone: %q", c.name, de)
-		}
-	}
-}
-
-func TestLogBadRecordAtK(t *testing.T) {
-	const n = 150
-	good := writeLog(t, manyRecords(n))
-	for _, k := range []int{0, 1, 63, 64, 65, 100, n - 1} {
-		off := LogHeaderSize + k*RecordSize
-		// A bit flip (bad CRC) at record k, and a second one later that
-		// must not be the one reported.
-		file := append([]byte{}, good...)
-		file[off+20] ^= 0x10
-		file[len(file)-1] ^= 1
-		if k == n-1 {
-			file[len(file)-1] ^= 1
-		}
-		_, err := ReadLog(bytes.NewReader(file))
-		le := logError(t, err)
-		var de *DecodeError
-		if le.Index != k || le.Offset != int64(off) || !errors.As(err, &de) || de.Field != "CRC" {
-			t.Fatalf("k=%d: %+v: %v", k, le, err)
-		}
-		if want := "replay: log: record " + itoa(k) + " (offset " + itoa(off) + "): bad CRC (stored 0x"; !strings.HasPrefix(err.Error(), want) {
-			t.Fatalf("k=%d: %q", k, err)
-		}
-
-		// A record with a good CRC but a bad field (IRQ line 16).
-		file = append([]byte{}, good...)
-		bad := Record{Kind: KindIRQ, Seq: 5, Value: 16}
-		bad.Encode(file[off:])
-		_, err = ReadLog(bytes.NewReader(file))
-		le = logError(t, err)
-		if le.Index != k || !errors.As(err, &de) || de.Field != "Value" {
-			t.Fatalf("k=%d: %v", k, err)
-		}
-		if want := "replay: log: record " + itoa(k) + " (offset " + itoa(off) + "): IRQ: line 16, must be <= 15"; err.Error() != want {
-			t.Fatalf("k=%d: %q, want %q", k, err, want)
-		}
-
-		// A zeroed record.
-		file = append([]byte{}, good...)
-		clear(file[off : off+RecordSize])
-		_, err = ReadLog(bytes.NewReader(file))
-		if le = logError(t, err); le.Index != k || !strings.Contains(err.Error(), "zeroed record") {
-			t.Fatalf("k=%d: %v", k, err)
-		}
-	}
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
-func TestWriteLogRejectsInvalid(t *testing.T) {
-	recs := manyRecords(10)
-	recs[7].Size = 3
-	var buf bytes.Buffer
-	err := WriteLog(&buf, recs)
-	le := logError(t, err)
-	if le.Index != 7 || le.Offset != 32+7*64 || !errors.Is(err, ErrMalformed) || buf.Len() != 0 {
-		t.Fatalf("%v (wrote %d bytes)", err, buf.Len())
-	}
-}
-
-type failWriter struct{ after int }
-
-var errDisk = errors.New("disk full")
-
-func (w *failWriter) Write(p []byte) (int, error) {
-	if w.after <= 0 {
-		return 0, errDisk
-	}
-	w.after--
-	return len(p), nil
-}
-
-type failReader struct {
-	r     io.Reader
-	limit int
-}
-
-func (f *failReader) Read(p []byte) (int, error) {
-	if f.limit <= 0 {
-		return 0, errDisk
-	}
-	if len(p) > f.limit {
-		p = p[:f.limit]
-	}
-	n, err := f.r.Read(p)
-	f.limit -= n
-	return n, err
-}
-
-func TestLogIOErrors(t *testing.T) {
-	recs := manyRecords(100)
-	for after, wantIdx := range []int{-1, 0, 64} {
-		err := WriteLog(&failWriter{after: after}, recs)
-		le := logError(t, err)
-		if le.Index != wantIdx || !errors.Is(err, errDisk) || errors.Is(err, ErrMalformed) {
-			t.Fatalf("write failing after %d calls: %+v %v", after, le, err)
-		}
-	}
-	file := writeLog(t, recs)
-	_, err := ReadLog(&failReader{r: bytes.NewReader(file), limit: 32 + 64*3 + 1})
-	le := logError(t, err)
-	if le.Index != 3 || !errors.Is(err, errDisk) || errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("%+v %v", le, err)
-	}
-	if want := "replay: log: record 3 (offset 224): disk full"; err.Error() != want {
-		t.Fatalf("got %q", err)
+	l := newTestLog(t, 4, Lag{})
+	if err := CheckRing(l.ring); err != nil {
+		t.Fatal(err)
 	}
 }

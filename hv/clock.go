@@ -1,0 +1,123 @@
+package hv
+
+import (
+	"hindsight/vmx"
+)
+
+// The clock: what a landmark's Count counts, so that an asynchronous
+// input (a timer tick, a typed byte) can be taken wherever the guest is
+// and replayed at the same instruction (shared/design/architecture.md,
+// "Logical time"; hv/replay documents Count per clock).
+//
+//	exit    Count is always 0. Inputs reach the guest only at synchronous
+//	        exits; a guest computing without exits waits for them.
+//	slice   Bochs 2.7 with two CPUs runs each CPU 5 instructions at a time
+//	        and moves the TSC only between those slices, by 5; the
+//	        VMX-preemption timer counts at the TSC's rate (rate 0) and
+//	        fires between slices. With every VM entry the last
+//	        instruction of its slice (vmx.GuestRegs.Slices), a guest runs
+//	        whole slices, every asynchronous exit comes at a slice
+//	        boundary, and entry value V less the saved value S counts the
+//	        slices: the guest ran V - S - 5 instructions (the entry's own
+//	        slice ends before the guest starts). A backup stops at exactly
+//	        n more instructions with V = n + 5. Proven at boot by
+//	        probeSlices, refused where it fails.
+//	branch  retired branches in guest mode, from a performance counter
+//	        (clock_pmu.go).
+
+// counter is a clock, one per VM (it keeps the value it armed).
+type counter interface {
+	// arm returns the VMX-preemption timer value for the next entry:
+	// at most ticks TSC ticks of time, and, unless stop is noStop, no
+	// further than guest progress stop (the progress since the landmark
+	// being progress now).
+	arm(ticks, progress, stop uint64) uint32
+	// elapsed returns the guest's progress during the run that ended in
+	// an asynchronous exit.
+	elapsed(v *VM) uint64
+	// exact reports whether elapsed is exact: then asynchronous exits
+	// are landmarks, where inputs may be taken.
+	exact() bool
+	// aligned reports whether entries must end a Bochs CPU slice.
+	aligned() bool
+}
+
+// ClockKind names a clock.
+type ClockKind uint8
+
+const (
+	ClockExit ClockKind = iota
+	ClockSlice
+	ClockBranch
+)
+
+func (k ClockKind) String() string {
+	return [...]string{"exit", "slice", "branch"}[k]
+}
+
+// ParseClock reads the clock= option: exit, slice, branch, or auto (the
+// exact clock this machine's self-tests prove, else exit).
+func ParseClock(s string) (k ClockKind, auto bool, ok bool) {
+	switch s {
+	case "", "auto":
+		return 0, true, true
+	case "exit":
+		return ClockExit, false, true
+	case "slice":
+		return ClockSlice, false, true
+	case "branch":
+		return ClockBranch, false, true
+	}
+	return 0, false, false
+}
+
+// newCounter returns a counter of kind k for one VM; rate is the
+// preemption timer's (IA32_VMX_MISC[4:0]: it counts TSC >> rate).
+func newCounter(k ClockKind, rate uint8) counter {
+	if k == ClockSlice {
+		return &sliceCounter{}
+	}
+	return &exitCounter{rate: rate}
+}
+
+// exitCounter counts nothing: the exit clock.
+type exitCounter struct{ rate uint8 }
+
+func (c *exitCounter) arm(ticks, progress, stop uint64) uint32 {
+	return uint32(min(ticks>>c.rate, 0xFFFFFFFF))
+}
+func (c *exitCounter) elapsed(v *VM) uint64 { return 0 }
+func (c *exitCounter) exact() bool          { return false }
+func (c *exitCounter) aligned() bool        { return false }
+
+// sliceUnit is the number of instructions in one Bochs 2.7 CPU slice
+// (BX_DBG_DEFAULT_ICOUNT_QUANTUM in bx_debug/dbg_main.cc).
+const sliceUnit = 5
+
+// sliceCounter is the slice clock (see above). Its timer values are whole
+// slices, so the saved values are too.
+type sliceCounter struct{ armed uint64 }
+
+// minSlices keeps an entry from ending before the guest ran at all.
+const minSlices = 2
+
+func (c *sliceCounter) arm(ticks, progress, stop uint64) uint32 {
+	v := max(ticks/sliceUnit, minSlices) * sliceUnit
+	if stop != noStop {
+		v = min(v, stop-progress+sliceUnit)
+	}
+	v = min(v, 0xFFFFFFFF/sliceUnit*sliceUnit)
+	c.armed = v
+	return uint32(v)
+}
+
+func (c *sliceCounter) elapsed(v *VM) uint64 {
+	s, _ := vmx.VMREAD(vmx.PreemptionTimerValue)
+	if ran := c.armed - s; s <= c.armed && ran >= sliceUnit {
+		return ran - sliceUnit
+	}
+	return 0
+}
+
+func (c *sliceCounter) exact() bool   { return true }
+func (c *sliceCounter) aligned() bool { return true }

@@ -1,0 +1,220 @@
+package hv
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"hindsight/boot"
+	"hindsight/hv/dev"
+)
+
+// Inputs is where a VM's non-deterministic inputs come from, chosen once
+// when the VM is made: the outside world (live, a VM alone), the outside
+// world with every input logged (recorder, the primary), or the primary's
+// log (replayer, the backup). The exit handlers ask it for what the guest
+// cannot compute itself, and nothing else in the exit path knows which
+// role a VM has. The methods run in VM-exit context and report trouble by
+// ending the VM (VM.endVM).
+//
+// The inputs are few because the devices are deterministic (package
+// hv/dev): the TSC an RDTSC reads, the device time (which moves the PIT
+// and the RTC and so makes their interrupts), and the bytes typed on the
+// console.
+type Inputs interface {
+	// tsc returns the guest TSC for the RDTSC at this landmark.
+	tsc(v *VM) (uint64, bool)
+	// deviceTime returns the device time to bring the devices to before
+	// the guest accesses a time-dependent port at this landmark.
+	deviceTime(v *VM) (uint64, bool)
+	// poll applies the inputs due at this landmark.
+	poll(v *VM)
+	// halt returns when the guest, halted with interrupts on, may have an
+	// interrupt (or ends the VM when none can ever come).
+	halt(v *VM)
+	// outcome learns the interrupt the guest's PIC requested after this
+	// landmark's inputs and the one delivered at the coming entry.
+	outcome(v *VM, requested, delivered uint64)
+	// budget is asked before every entry: how many TSC ticks the vCPU may
+	// run before the inputs want it back (time-driven inputs), and the
+	// guest progress since the landmark at which it must stop (an input
+	// to replay there), or noStop.
+	budget(v *VM) (ticks, stop uint64)
+	// finish is told that the VM ended (once, not in VM-exit context).
+	finish(v *VM)
+}
+
+const noStop = ^uint64(0)
+
+// world is the outside world as a VM that takes live inputs sees it: the
+// host's time and the host console.
+type world struct {
+	tsc0, tscHz uint64 // time base: TSC at device time 0 (shared by a primary and its backup)
+	console     bool   // the host console's input goes to this VM
+	nextPoll    uint64 // TSC of the next look at the console
+	inByte      byte
+	inPending   bool // inByte waits for the UART to take it
+}
+
+const serialPollNs = 1_000_000 // how often a live VM looks for console input
+
+// newWorld returns the world of a VM; its time base starts now (a pair
+// sets it again when both replicas start).
+func newWorld(console bool) world {
+	return world{tsc0: boot.TSC(), tscHz: boot.ReadStats().TSCHz, console: console}
+}
+
+// deviceTimeAt is the device time (PIT input-clock ticks since tsc0) at
+// host TSC t.
+func (w *world) deviceTimeAt(t uint64) uint64 {
+	hi, lo := bits.Mul64(t-w.tsc0, dev.PITHz)
+	q, _ := bits.Div64(hi%w.tscHz, lo, w.tscHz)
+	return q
+}
+
+// tscAt is the host TSC at device time d.
+func (w *world) tscAt(d uint64) uint64 {
+	hi, lo := bits.Mul64(d, w.tscHz)
+	q, _ := bits.Div64(hi%dev.PITHz, lo, dev.PITHz)
+	return w.tsc0 + q
+}
+
+// due returns the device time to advance the devices to if one of them
+// raises an interrupt by host TSC t.
+func (w *world) due(v *VM, t uint64) (uint64, bool) {
+	next := v.pc.NextEvent()
+	if next == dev.NoEvent {
+		return 0, false
+	}
+	if now := w.deviceTimeAt(t); now >= next {
+		return now, true
+	}
+	return 0, false
+}
+
+// serial returns a byte typed on the host console, when the guest's UART
+// can take one (else it waits in inByte).
+func (w *world) serial(v *VM, t uint64) (byte, bool) {
+	if !w.console {
+		return 0, false
+	}
+	if t >= w.nextPoll {
+		w.nextPoll = t + w.tscHz*serialPollNs/1e9
+		if !w.inPending {
+			w.inByte, w.inPending = boot.ConsoleRead()
+		}
+	}
+	if w.inPending && v.pc.CanReceive() {
+		w.inPending = false
+		return w.inByte, true
+	}
+	return 0, false
+}
+
+// ticks returns the TSC ticks from t until the next device interrupt (the
+// largest value if none will come).
+func (w *world) ticks(v *VM, t uint64) uint64 {
+	next := v.pc.NextEvent()
+	if next == dev.NoEvent {
+		return noStop
+	}
+	if d := w.tscAt(next); d > t {
+		return d - t
+	}
+	return 0
+}
+
+// wait is HLT with interrupts on, for a VM with live inputs: poll (through
+// the VM's Inputs, so a primary logs what it finds) until the guest's PIC
+// has an interrupt for it. A guest that nothing can ever wake (no device
+// will interrupt and no console input comes to it) has ended, as has one
+// the host asks to stop.
+func (w *world) wait(v *VM) {
+	var t0 uint64
+	if v.cfg.Account {
+		t0 = boot.ThreadTSC()
+	}
+	for {
+		v.in.poll(v)
+		if _, ok := v.pc.PIC.PendingVector(); ok || v.end.cause != causeNone {
+			break
+		}
+		if v.stopRequest.Load() {
+			v.endVM(causeStopped, 0, 0)
+			break
+		}
+		t := boot.TSC()
+		left := w.ticks(v, t)
+		if left == noStop && !w.console {
+			v.endVM(causeHalted, 1, 0)
+			break
+		}
+		v.stats.Waits++
+		if ns := left / (w.tscHz / 1e6) * 1000; ns > sleepNs {
+			idle(int64(ns - sleepNs/2))
+		} else {
+			pauseSpin()
+		}
+	}
+	if v.cfg.Account {
+		v.stats.Cost.Waiting += boot.ThreadTSC() - t0
+	}
+}
+
+// live is the Inputs of a VM alone: the outside world, nothing logged.
+type live struct{ world }
+
+func (l *live) tsc(v *VM) (uint64, bool) { return boot.TSC() - l.tsc0, true }
+
+func (l *live) deviceTime(v *VM) (uint64, bool) { return l.deviceTimeAt(boot.TSC()), true }
+
+func (l *live) poll(v *VM) {
+	t := boot.TSC()
+	if now, ok := l.due(v, t); ok {
+		v.advance(now)
+	}
+	if b, ok := l.serial(v, t); ok {
+		v.receive(b)
+	}
+}
+
+func (l *live) halt(v *VM) { l.wait(v) }
+
+func (l *live) outcome(v *VM, requested, delivered uint64) {}
+
+func (l *live) budget(v *VM) (uint64, uint64) { return l.ticks(v, boot.TSC()), noStop }
+
+func (l *live) finish(v *VM) {}
+
+// NewLive returns the Inputs of a VM that runs alone: the host's time
+// (from now) and, with console, the host console's input.
+func NewLive(console bool) Inputs { return &live{newWorld(console)} }
+
+// sleepNs: a wait longer than this sleeps rather than spins (the host's
+// timer tick is 10 ms, so a sleep may last that much longer).
+const sleepNs = 20_000_000
+
+// idle blocks the vCPU thread for up to ns (at most maxIdleNs) with a raw
+// nanosleep: the thread waits in the ring-0 layer, its CPU halts, and the
+// Go scheduler is not involved (VM-exit context must not enter it). The
+// thread keeps its P meanwhile, so a stop-the-world waits at most maxIdleNs.
+func idle(ns int64) {
+	ts := syscall.Timespec{Nsec: min(ns, maxIdleNs)}
+	syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+const maxIdleNs = 10_000_000
+
+// pauseSpin is one step of a busy wait. It does not execute PAUSE:
+// Bochs 2.7 turns every PAUSE into a real-time sleep of the emulator (a run
+// of the replay test took twice as long with it), and the vCPU threads own
+// their cores anyway.
+func pauseSpin() {
+	for i := 0; i < 64; i++ {
+		spinSink.Add(1)
+	}
+}
+
+// spinSink keeps the busy-wait loop from being optimized away.
+var spinSink atomic.Uint64

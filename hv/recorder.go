@@ -1,0 +1,245 @@
+package hv
+
+import (
+	"hindsight/boot"
+	"hindsight/hv/replay"
+)
+
+// recorder is the primary's Inputs: the outside world, as for a VM alone,
+// with every input it gives the guest written to the log at its landmark.
+
+const (
+	// progressEvery bounds how far the backup may be held up waiting to
+	// learn that nothing happened: the primary logs a progress record
+	// after this many landmarks without another record...
+	progressEvery = 512
+	// ...or, at an asynchronous stop, after this long without one.
+	progressNs = 1_000_000
+
+	// stageRecords bounds the records of one landmark held back until
+	// its injection is decided. A landmark with more (a guest halted with
+	// its timer masked collects ticks) writes the first ones early.
+	stageRecords = 8
+)
+
+type recorder struct {
+	world
+	log    *replay.Log
+	w      *replay.Writer
+	verify uint64 // log a digest every so many landmarks (0: never)
+	hook   Corruption
+
+	staged  [stageRecords]replay.Record // input records waiting for the landmark's outcome
+	nstaged int
+	// The last landmark a record was logged at, and when.
+	lastSeq, lastCount, lastNs uint64
+	hooked                     uint64          // records the hook has counted
+	corrupted                  replay.Landmark // where the hook struck
+	corruptedKind              replay.Kind
+	unprotected                bool // the backup stopped: nothing is logged any more
+}
+
+// Corruption is a test hook: the primary logs its N-th record (of Kind, if
+// set) wrong, so the tests can check that the backup reports it. Fault
+// says how.
+type Corruption struct {
+	N     uint64
+	Kind  replay.Kind
+	Fault Fault
+}
+
+// Fault is what a Corruption does to its record.
+type Fault uint8
+
+const (
+	FaultValue    Fault = iota // a wrong value: the record itself is valid
+	FaultCRC                   // a bad CRC
+	FaultKind                  // an invalid kind (CRC correct)
+	FaultTruncate              // the log ends there, without an end record
+)
+
+func newRecorder(log *replay.Log, w world, verify uint64, hook Corruption) *recorder {
+	return &recorder{world: w, log: log, w: log.Writer(), verify: verify, hook: hook}
+}
+
+// now is the log's clock: ns since the time base, the same on every CPU.
+func (r *recorder) now() uint64 { return (boot.TSC() - r.tsc0) * 1000 / (r.tscHz / 1e6) }
+
+func (r *recorder) tsc(v *VM) (uint64, bool) {
+	t := boot.TSC() - r.tsc0
+	r.log1(v, replay.KindRDTSC, t, 0, 0)
+	return t, true
+}
+
+func (r *recorder) deviceTime(v *VM) (uint64, bool) {
+	now := r.deviceTimeAt(boot.TSC())
+	r.log1(v, replay.KindClock, now, 0, 0)
+	return now, true
+}
+
+func (r *recorder) poll(v *VM) {
+	t := boot.TSC()
+	if now, ok := r.due(v, t); ok {
+		r.log1(v, replay.KindClock, now, 0, 0)
+		v.advance(now)
+	}
+	if b, ok := r.serial(v, t); ok {
+		r.log1(v, replay.KindSerialIn, uint64(b), 0, 0)
+		v.receive(b)
+	}
+	if v.count == 0 && r.verify != 0 && v.seq%r.verify == 0 {
+		cpu, ram, devs := v.digest()
+		r.log1(v, replay.KindDigest, cpu, ram, devs)
+		v.stats.Digests++
+	}
+	if r.lastSeq != v.seq || r.lastCount != v.count {
+		if v.count == 0 && v.seq-r.lastSeq >= progressEvery ||
+			v.count != 0 && r.now()-r.lastNs >= progressNs {
+			r.log1(v, replay.KindProgress, r.now(), 0, 0)
+		}
+	}
+}
+
+func (r *recorder) halt(v *VM) { r.wait(v) }
+
+func (r *recorder) budget(v *VM) (uint64, uint64) { return r.ticks(v, boot.TSC()), noStop }
+
+// outcome writes the held-back input records with the landmark's outcome.
+func (r *recorder) outcome(v *VM, requested, delivered uint64) {
+	if v.count != 0 && delivered != replay.NoVector && (r.lastSeq != v.seq || r.lastCount != v.count) {
+		// An interrupt the guest takes here with no input here (one it
+		// could not take at the last landmark): the backup must stop here too.
+		r.log1(v, replay.KindProgress, r.now(), 0, 0)
+	}
+	if r.nstaged > 0 {
+		r.flush(v, requested, delivered)
+	}
+}
+
+// finish logs the end: the final digest where the guest state is there to
+// read, and the END record; then the log is closed.
+func (r *recorder) finish(v *VM) {
+	r.flush(v, replay.Unrecorded, replay.Unrecorded)
+	if v.launched {
+		cpu, ram, devs := v.digest()
+		r.log1(v, replay.KindDigest, cpu, ram, devs)
+		v.stats.Digests++
+	}
+	r.log1(v, replay.KindEnd, uint64(v.end.status), uint64(v.end.cause.endCause()), 0)
+	r.flush(v, replay.Unrecorded, replay.Unrecorded)
+	r.w.Close()
+}
+
+// log1 logs a record at the current landmark. An asynchronous stop's
+// records follow a POSITION record that lets the backup find the spot.
+// Input records, and any after them at the same landmark, are held back
+// until the landmark's outcome is known (outcome); the others go straight
+// to the log.
+func (r *recorder) log1(v *VM, k replay.Kind, val, val2, val3 uint64) {
+	if v.count != 0 && (r.lastSeq != v.seq || r.lastCount != v.count) {
+		r.lastSeq, r.lastCount = v.seq, v.count // before the recursion: one POSITION per stop
+		r.log1(v, replay.KindPosition, v.regs.RCX, v.fingerprint(), 0)
+	}
+	r.lastSeq, r.lastCount, r.lastNs = v.seq, v.count, r.now()
+	rec := replay.Record{Kind: k, Seq: v.seq, Count: v.count, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
+	if r.nstaged == 0 && !k.IsInput() {
+		r.write(v, &rec)
+		return
+	}
+	if r.nstaged == len(r.staged) {
+		r.flush(v, replay.Unrecorded, replay.Unrecorded) // still waiting (HLT): the outcome is not known yet
+	}
+	r.staged[r.nstaged] = rec
+	r.nstaged++
+}
+
+// flush writes the held-back records; the input records among them carry
+// the outcome unless it is Unrecorded.
+func (r *recorder) flush(v *VM, requested, delivered uint64) {
+	for i := range r.staged[:r.nstaged] {
+		rec := &r.staged[i]
+		if rec.Kind.IsInput() && delivered != replay.Unrecorded {
+			rec.Value2, rec.Value3 = requested, delivered
+		}
+		r.write(v, rec)
+	}
+	r.nstaged = 0
+}
+
+// write appends a record to the log. On a full log the primary waits for
+// the backup (a stall); once the backup has stopped for good it goes on
+// unprotected, and says so once.
+func (r *recorder) write(v *VM, rec *replay.Record) {
+	if r.unprotected {
+		return
+	}
+	if r.hook.N != 0 && (r.hook.Kind == 0 || r.hook.Kind == rec.Kind) {
+		r.hooked++
+		if r.hooked == r.hook.N && r.corrupt(v, rec) {
+			return
+		}
+	}
+	for {
+		switch r.w.Write(rec, r.now()) {
+		case replay.Written:
+			v.stats.Records++
+			return
+		case replay.ReaderGone:
+			r.goUnprotected(v)
+			return
+		}
+		if r.waitForRoom(v) {
+			return
+		}
+	}
+}
+
+// waitForRoom is one step of waiting for the backup to free a slot; it
+// reports true if the VM was asked to stop meanwhile.
+func (r *recorder) waitForRoom(v *VM) bool {
+	v.stats.Stalls++
+	pauseSpin()
+	if v.stopRequest.Load() {
+		r.unprotected = true // the record is lost: the log ends without it
+		return true
+	}
+	return false
+}
+
+func (r *recorder) goUnprotected(v *VM) {
+	r.unprotected = true
+	v.stats.Dropped++
+	var l logLine
+	l.str("hv: ").str(v.cfg.Name).str(": the backup stopped at landmark ").dec(v.seq)
+	l.str(": running on UNPROTECTED, nothing is logged any more").write()
+}
+
+// corrupt applies the test hook to rec and reports whether it wrote (or
+// dropped) the record itself.
+func (r *recorder) corrupt(v *VM, rec *replay.Record) bool {
+	r.corrupted = rec.Landmark()
+	r.corruptedKind = rec.Kind
+	switch r.hook.Fault {
+	case FaultValue:
+		rec.Value ^= 1
+		return false
+	case FaultTruncate:
+		r.unprotected = true
+		r.w.Close()
+		return true
+	}
+	var b [replay.RecordSize]byte
+	if r.hook.Fault == FaultKind {
+		rec.Kind = 0x7f // an unknown kind; Encode makes the CRC right for it
+	}
+	rec.Encode(b[:])
+	if r.hook.Fault == FaultCRC {
+		b[32] ^= 1 // a bit of Value: the CRC no longer matches
+	}
+	for r.w.WriteEncoded(&b, r.now()) == replay.Full {
+		if r.waitForRoom(v) {
+			break
+		}
+	}
+	return true
+}

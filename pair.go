@@ -1,0 +1,308 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"hindsight/boot"
+	"hindsight/guest/testguest"
+	"hindsight/hv"
+	"hindsight/hv/replay"
+)
+
+// fixedRTC is the CMOS clock's time by default: 2000-01-01 00:00:00 UTC.
+const fixedRTC = 946684800
+
+// pairOptions are the command-line options of a primary/backup pair
+// (README: "Command-line options"), parsed into what hv.PairConfig needs
+// plus what main prints.
+type pairOptions struct {
+	cfg        hv.PairConfig
+	status     time.Duration // status line period
+	mode, arg  uint64        // the test guest's mode and parameter
+	realRTC    bool
+	corrupt    string // the corrupt= option as given, for the summary
+}
+
+func parsePairOptions(opts map[string]string) (pairOptions, error) {
+	p := pairOptions{status: time.Second}
+	c := &p.cfg
+	c.Lag, c.Verify, c.PrimaryCPU, c.BackupCPU, c.RTCBase, c.AutoClock = 200*time.Millisecond, 20000, 0, 1, fixedRTC, true
+	var err error
+	fail := func(format string, args ...any) {
+		if err == nil {
+			err = fmt.Errorf(format, args...)
+		}
+	}
+	if s, ok := opts["lag"]; ok {
+		if d, e := time.ParseDuration(s); e == nil {
+			c.Lag = d
+		} else if n, e := strconv.ParseUint(s, 10, 64); e == nil {
+			c.Lag, c.LagRecords = 0, n
+		} else {
+			fail("lag=%s: want a duration (2s, 500ms) or a record count", s)
+		}
+	}
+	num := func(key string, dst *uint64) {
+		if s, ok := opts[key]; ok {
+			n, e := strconv.ParseUint(s, 0, 64)
+			if e != nil {
+				fail("%s=%s: want a number", key, s)
+			}
+			*dst = n
+		}
+	}
+	var ring, rounds, divisor uint64
+	num("ring", &ring)
+	c.Ring = int(ring)
+	num("verify", &c.Verify)
+	num("iterations", &p.arg)
+	num("rounds", &rounds)
+	num("divisor", &divisor)
+	switch s := opts["mode"]; s {
+	case "", "replay":
+		p.mode = testguest.ModeReplay
+	case "async":
+		p.mode = testguest.ModeAsync
+		if rounds > 0xFFFFFFFF || divisor > 0xFFFF {
+			fail("rounds=%d divisor=%d: want rounds < 2^32, divisor < 2^16", rounds, divisor)
+		}
+		p.arg = testguest.AsyncParam(uint32(rounds), uint16(divisor))
+	case "halt":
+		p.mode = testguest.ModeHalt
+	default:
+		fail("mode=%s: want replay (the default), async or halt (the test guest's mode)", s)
+	}
+	if s, ok := opts["corrupt"]; ok {
+		p.corrupt = s
+		if c.Corrupt, err = parseCorrupt(s); err != nil {
+			return p, err
+		}
+	}
+	switch s := opts["rtc"]; s {
+	case "", "fixed":
+	case "real":
+		p.realRTC = true
+		c.RTCBase = time.Now().Unix()
+	default:
+		fail("rtc=%s: want rtc=fixed (2000-01-01 00:00:00, the default) or rtc=real", s)
+	}
+	if s, ok := opts["clock"]; ok {
+		var ok2 bool
+		if c.Clock, c.AutoClock, ok2 = hv.ParseClock(s); !ok2 {
+			fail("clock=%s: want clock=auto (the default), exit, slice or branch", s)
+		}
+	}
+	if s, ok := opts["cpus"]; ok {
+		a, b, ok2 := strings.Cut(s, ",")
+		x, e1 := strconv.Atoi(a)
+		y, e2 := strconv.Atoi(b)
+		if !ok2 || e1 != nil || e2 != nil {
+			fail("cpus=%s: want PRIMARY,BACKUP CPU numbers (cpus=0,1)", s)
+		}
+		c.PrimaryCPU, c.BackupCPU = x, y
+	}
+	if s, ok := opts["status"]; ok {
+		d, e := time.ParseDuration(s)
+		if e != nil {
+			fail("status=%s: want a duration", s)
+		}
+		p.status = d
+	}
+	return p, err
+}
+
+// parseCorrupt reads the test hook: KIND:N (a wrong value in the N-th
+// record of KIND: rdtsc, clock, serialin), N (the N-th record of any
+// kind), crc:N and kind:N (the N-th record malformed: a bad CRC, an
+// unknown kind), truncate:N (the log ends after N-1 records, without the
+// primary's end).
+func parseCorrupt(s string) (hv.Corruption, error) {
+	bad := fmt.Errorf("corrupt=%s: want [KIND:]N with N >= 1 and KIND one of rdtsc, clock, serialin, crc, kind, truncate", s)
+	var h hv.Corruption
+	count := s
+	if name, n, ok := strings.Cut(s, ":"); ok {
+		count = n
+		switch name {
+		case "crc":
+			h.Fault = hv.FaultCRC
+		case "kind":
+			h.Fault = hv.FaultKind
+		case "truncate":
+			h.Fault = hv.FaultTruncate
+		default:
+			k, known := replay.ParseKind(name)
+			if !known || (k != replay.KindRDTSC && k != replay.KindClock && k != replay.KindSerialIn) {
+				return h, fmt.Errorf("corrupt=%s: %q is not a kind of input record (rdtsc, clock, serialin) nor a fault (crc, kind, truncate)", s, name)
+			}
+			h.Kind = k
+		}
+	}
+	n, err := strconv.ParseUint(count, 0, 64)
+	if err != nil || n == 0 {
+		return h, bad
+	}
+	h.N = n
+	return h, nil
+}
+
+// runPair runs the test guest as a primary and a lagging backup that
+// replays the primary's log, prints the summary and returns the verdict as
+// the image's exit status.
+func runPair(m *hv.Machine, opts map[string]string) int {
+	p, err := parsePairOptions(opts)
+	if err != nil {
+		printErr(err)
+		return 1
+	}
+	c := &p.cfg
+	c.Memory = boot.GuestMemory()
+	c.Image, c.RDI, c.RSI = testguest.Image, p.mode, p.arg
+	c.Console = true
+	pair, err := m.NewPair(*c)
+	if err != nil {
+		printErr(err)
+		return 1
+	}
+	lagDesc := c.Lag.String()
+	if c.LagRecords != 0 {
+		lagDesc = fmt.Sprintf("%d records", c.LagRecords)
+	}
+	rtc := "fixed"
+	if p.realRTC {
+		rtc = "real"
+	}
+	fmt.Printf("hv: clock: %v (%s)\n", pair.Clock, pair.ClockWhy)
+	if pr := pair.Probes; pr[0].MTF || pr[1].MTF {
+		fmt.Println("hv: monitor trap flag: probed, exits after one instruction")
+	} else {
+		fmt.Println("hv: monitor trap flag: not usable (probed: no exit after one instruction)")
+	}
+	fmt.Printf("hv: primary on CPU%d (RAM at %#x), backup on CPU%d (RAM at %#x), lag %s, log of %d records, digests every %d landmarks, RTC %s\n",
+		c.PrimaryCPU, c.Memory.Base, c.BackupCPU, c.Memory.Base+c.Memory.Size/2, lagDesc, pair.Log.Capacity(), c.Verify, rtc)
+
+	done := make(chan struct{})
+	worstLag := make(chan time.Duration)
+	go monitor(pair, p.status, done, worstLag)
+	verdict := pair.Run()
+	close(done)
+	worst := <-worstLag
+
+	ps, bs := pair.Primary.Stats(), pair.Backup.Stats()
+	st := pair.Log.Status(0)
+	fmt.Printf("hv: primary: %d landmarks, %d records logged, %d stalls on a full log, %d clock inputs, %d serial bytes in, %d interrupts injected, %d digests logged, %d exits\n",
+		ps.Landmarks, st.Written, st.Stalls, ps.Clock, ps.SerialIn, ps.IRQs, ps.Digests, ps.Exits)
+	fmt.Printf("hv: backup: %d landmarks, %d records replayed, %d asynchronous stops, %d digests matched, %d exits\n",
+		bs.Landmarks, bs.Records, bs.Stops, bs.Digests, bs.Exits)
+	ph, pn := pair.Primary.OutputHash()
+	bh, bn := pair.Backup.OutputHash()
+	if ph == bh && pn == bn {
+		fmt.Printf("hv: outputs match: %d bytes, hash %#x\n", pn, ph)
+	} else {
+		fmt.Printf("hv: outputs differ: primary %d bytes hash %#x, backup %d bytes hash %#x\n", pn, ph, bn, bh)
+	}
+	fmt.Printf("hv: console input interrupts: CPU%d %d, CPU%d %d\n",
+		c.PrimaryCPU, boot.ConsoleIRQs(c.PrimaryCPU), c.BackupCPU, boot.ConsoleIRQs(c.BackupCPU))
+	if at, kind, ok := pair.Corrupted(); ok {
+		fmt.Printf("hv: test hook: the primary logged a wrong %v record at landmark %v (corrupt=%s); digests every %d landmarks\n",
+			kind, at, p.corrupt, c.Verify)
+	}
+	bound := c.Lag + c.Lag/2 + 500*time.Millisecond
+	within := "within bound"
+	if c.LagRecords == 0 && worst > bound {
+		within = "OVER bound"
+	}
+	fmt.Printf("hv: lag: target %s, largest seen %v (bound %v): %s\n", lagDesc, worst.Round(time.Millisecond), bound, within)
+	fmt.Printf("hv: verdict: %v: %s\n", verdict.Kind, verdict.Reason)
+	return int(verdict.Kind)
+}
+
+// monitor prints a status line every period: both sides' landmarks, the
+// lag in records and time, how full the log is, and the log rate. It
+// reads only the pair's published snapshot.
+func monitor(pair *hv.Pair, period time.Duration, done <-chan struct{}, worstLag chan<- time.Duration) {
+	var worst time.Duration
+	var lastWritten uint64
+	last := time.Now()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			worstLag <- worst
+			return
+		case now := <-tick.C:
+			s := pair.Status()
+			age := time.Duration(s.Log.AgeNs)
+			if age > worst && s.Backup.State == hv.Running {
+				worst = age
+			}
+			rate := float64(s.Log.Written-lastWritten) / now.Sub(last).Seconds()
+			lastWritten, last = s.Log.Written, now
+			fmt.Printf("hv: status: primary #%d %v, backup #%d %v, lag %d records %v, log %d%% full, %.0f records/s, %d stalls\n",
+				s.Primary.Seq, s.Primary.State, s.Backup.Seq, s.Backup.State,
+				s.Log.InFlight, age.Round(time.Millisecond), s.Log.InFlight*100/s.Log.Capacity, rate, s.Log.Stalls)
+		}
+	}
+}
+
+// runReplayBench measures the cost of recording and replaying (make
+// bench-replay): the replay guest runs alone, then as a primary with its
+// backup, doing the same work. Times are TSC ticks; in Bochs one tick is
+// one emulated instruction, so the figures are instruction counts and
+// repeatable. Waiting (HLT, the lag) is left out of every comparison.
+func runReplayBench(m *hv.Machine, opts map[string]string) int {
+	p, err := parsePairOptions(opts)
+	if err != nil {
+		printErr(err)
+		return 1
+	}
+	c := &p.cfg
+	c.Memory = boot.GuestMemory()
+	c.Image, c.RDI, c.RSI = testguest.Image, p.mode, p.arg
+	c.Account, c.MutePrimary = true, true
+	pair, err := m.NewPair(*c)
+	if err != nil {
+		printErr(err)
+		return 1
+	}
+	soloRAM := boot.GuestRegion{Base: c.Memory.Base, Size: c.Memory.Size / 2 &^ (2<<20 - 1)}
+	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: c.PrimaryCPU, RAM: soloRAM, Image: c.Image,
+		RDI: c.RDI, RSI: c.RSI, RTCBase: c.RTCBase, Mute: true, Account: true, Clock: pair.Clock})
+	if err != nil {
+		printErr(err)
+		return 1
+	}
+	solo.Run()
+	// The solo run used the primary's RAM: the pair's guests start again
+	// from a freshly loaded image.
+	if pair, err = m.NewPair(*c); err != nil {
+		printErr(err)
+		return 1
+	}
+	verdict := pair.Run()
+
+	hz := float64(boot.ReadStats().TSCHz)
+	fmt.Printf("bench: test guest mode %d, parameter %#x, clock %v; TSC %s\n", p.mode, p.arg, pair.Clock, opts["platform"])
+	for _, vm := range []*hv.VM{solo, pair.Primary, pair.Backup} {
+		s := vm.Stats()
+		c := s.Cost
+		guest := c.Total - c.Hypervisor
+		fmt.Printf("bench: %-7s active %11d (guest %11d, hypervisor %9d), waiting %11d; %6d exits, %5.0f exits per million guest instructions\n",
+			vm.Name(), c.Active(), guest, c.Hypervisor-c.Waiting, c.Waiting, s.Exits, float64(s.Exits)*1e6/float64(guest))
+	}
+	pct := func(a, b uint64) float64 { return (float64(a) - float64(b)) * 100 / float64(b) }
+	ps, bs := pair.Primary.Stats(), pair.Backup.Stats()
+	fmt.Printf("bench: recording overhead: %+.2f%% (primary vs solo, active; goal <= 2%%, seed 002: \"only fractional\")\n",
+		pct(ps.Cost.Active(), solo.Stats().Cost.Active()))
+	fmt.Printf("bench: replay overhead: %+.2f%% (backup vs primary, active; goal <= 2%%, seed 002: under 2%%)\n",
+		pct(bs.Cost.Active(), ps.Cost.Active()))
+	st := pair.Log.Status(0)
+	secs := float64(ps.Cost.Total) / hz
+	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of primary time: %.0f records/s, %.0f bytes/s\n",
+		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
+	fmt.Printf("bench: done (verdict %v)\n", verdict.Kind)
+	return 0
+}
