@@ -14,10 +14,22 @@
 // Options.NoSplit, calls to runtime.morestack* (a stack-growth check, i.e.
 // a function that is not //go:nosplit) are errors too.
 //
-// Indirect calls (through a register or memory) cannot be followed and are
-// reported as warnings. Warnings are only reported for instructions in
-// functions outside the Go standard library (see Options.AllWarnings); the
-// main module is identified from the binary's build info.
+// An indirect call (through a register or memory) is followed into the
+// methods it may call through an interface declared in the main module
+// (identified from the binary's build info): the methods in the binary's
+// static itabs (symbols "go:itab.T,I") whose name is called with selector
+// syntax on the call's source line, or all of them if that line cannot be
+// read (assembly, a source file changed since the build). For an interface
+// the binary may build itabs for at run time (a type assertion or type
+// switch to it), every method of that name in the binary is followed. In
+// the call chain such a callee reads
+// "[itab hindsight/hv/dev.Device: *UART] hindsight/hv/dev.(*UART).In". What
+// an indirect call may call besides (a func value, a method of a
+// standard-library interface) is not checked: every indirect call is
+// reported as a warning whose Note says what was followed.
+//
+// Warnings are only reported for instructions in functions outside the Go
+// standard library (see Options.AllWarnings).
 //
 // Typical use from a test of the package that owns the handlers:
 //
@@ -51,7 +63,7 @@ const (
 	KindWriteBarrierCheck Kind = "write barrier check" // read of runtime.writeBarrier (error)
 	KindMorestack         Kind = "stack growth check"  // runtime.morestack* call with Options.NoSplit (error)
 	KindPanic             Kind = "panic helper"        // call of a panic helper (warning)
-	KindIndirect          Kind = "indirect call"       // call through a register or memory (warning)
+	KindIndirect          Kind = "indirect call"       // call through a register or memory (warning; see Violation.Note)
 )
 
 // Violation is one reported instruction, reached from Root along Path.
@@ -61,19 +73,27 @@ type Violation struct {
 	// containing the instruction and Path[len-1] the callee (for
 	// KindWriteBarrierCheck "runtime.writeBarrier", for KindIndirect the
 	// instruction text). Function values taken are marked with a leading
-	// "&".
+	// "&", methods reached through an interface call with the itab, as in
+	// "[itab hindsight/hv/dev.Device: *UART] hindsight/hv/dev.(*UART).In"
+	// or "[run-time itab hindsight/hv/dev.Device] hindsight/x.T.In".
 	Path    []string
 	Kind    Kind
 	Warning bool   // a warning rather than an error
+	Note    string // for KindIndirect: which possible callees were checked and which not
 	File    string // source position of the instruction
 	Line    int
 	PC      uint64
 	Instr   string // the instruction as printed by objdump
 }
 
-// String formats v as "caller -> ... -> callee at file:line [kind]".
+// String formats v as "caller -> ... -> callee at file:line [kind]", or
+// "[kind: note]" if v has a Note.
 func (v Violation) String() string {
-	return fmt.Sprintf("%s at %s:%d [%s]", strings.Join(v.Path, " -> "), v.File, v.Line, v.Kind)
+	kind := string(v.Kind)
+	if v.Note != "" {
+		kind += ": " + v.Note
+	}
+	return fmt.Sprintf("%s at %s:%d [%s]", strings.Join(v.Path, " -> "), v.File, v.Line, kind)
 }
 
 // Options configures Check. The zero value (or a nil *Options) uses the
@@ -94,7 +114,8 @@ type Options struct {
 	// Allowed says.
 	NoSplit bool
 
-	// IgnoreIndirect suppresses the warnings for indirect calls.
+	// IgnoreIndirect suppresses the warnings for indirect calls. The
+	// interface methods they may call are still checked.
 	IgnoreIndirect bool
 
 	// AllWarnings also reports warnings (panic helpers, indirect calls) in
@@ -258,33 +279,52 @@ func (p *program) check(funcs []*regexp.Regexp, opts *Options) ([]Violation, err
 }
 
 // walk does a breadth-first search of the functions reachable from root.
+// An indirect call is followed into the methods it may call through the
+// itabs of main-module interfaces (see indirectTargets).
 func (p *program) walk(root int, classes []class, opts *Options) []Violation {
 	type edge struct {
 		from int
-		ref  bool // reached through a function value
+		name string // the callee's element of the chain
 	}
-	parent := map[int]edge{root: {from: -1}}
+	parent := map[int]edge{root: {from: -1, name: p.funcs[root].name}}
 	chain := func(f int) []string {
 		var rev []string
 		for ; f >= 0; f = parent[f].from {
-			name := p.funcs[f].name
-			if parent[f].ref {
-				name = "&" + name
-			}
-			rev = append(rev, name)
+			rev = append(rev, parent[f].name)
 		}
 		slices.Reverse(rev)
 		return rev
 	}
 	var out []Violation
-	report := func(f int, s *site, kind Kind, warning bool, callee string) {
+	report := func(f int, s *site, kind Kind, warning bool, callee, note string) {
 		file, line := p.position(s.pc, s.pos)
 		out = append(out, Violation{
 			Root: p.funcs[root].name, Path: append(chain(f), callee), Kind: kind, Warning: warning,
-			File: file, Line: line, PC: s.pc, Instr: s.instr,
+			Note: note, File: file, Line: line, PC: s.pc, Instr: s.instr,
 		})
 	}
 	queue := []int{root}
+	// visit handles callee, named label in the chain, reached from f at
+	// s. It reports whether callee is banned.
+	visit := func(f int, s *site, callee int, label string, warnHere bool) bool {
+		switch classes[callee] {
+		case classBanned:
+			report(f, s, KindBanned, false, label, "")
+			return true
+		case classMorestack:
+			report(f, s, KindMorestack, false, label, "")
+		case classWarn:
+			if warnHere {
+				report(f, s, KindPanic, true, label, "")
+			}
+		case classFollow:
+			if _, seen := parent[callee]; !seen {
+				parent[callee] = edge{from: f, name: label}
+				queue = append(queue, callee)
+			}
+		}
+		return false
+	}
 	for len(queue) > 0 {
 		fi := queue[0]
 		queue = queue[1:]
@@ -294,8 +334,12 @@ func (p *program) walk(root int, classes []class, opts *Options) []Violation {
 		for i := range f.sites {
 			s := &f.sites[i]
 			if s.kind == siteIndirect {
+				targets, note := p.indirectTargets(fi, s)
+				for _, t := range targets {
+					visit(fi, s, t.fn, t.label, warnHere)
+				}
 				if warnHere && !opts.IgnoreIndirect {
-					report(fi, s, KindIndirect, true, "("+s.instr+")")
+					report(fi, s, KindIndirect, true, "("+s.instr+")", note)
 				}
 				continue
 			}
@@ -303,22 +347,8 @@ func (p *program) walk(root int, classes []class, opts *Options) []Violation {
 			if s.kind == siteFuncRef {
 				callee = "&" + callee
 			}
-			switch classes[s.callee] {
-			case classBanned:
+			if visit(fi, s, s.callee, callee, warnHere) {
 				directBanned = true
-				report(fi, s, KindBanned, false, callee)
-			case classMorestack:
-				report(fi, s, KindMorestack, false, callee)
-			case classWarn:
-				if warnHere {
-					report(fi, s, KindPanic, true, callee)
-				}
-			case classAllowed:
-			case classFollow:
-				if _, seen := parent[s.callee]; !seen {
-					parent[s.callee] = edge{from: fi, ref: s.kind == siteFuncRef}
-					queue = append(queue, s.callee)
-				}
 			}
 		}
 		// The compiler tests runtime.writeBarrier right before calling a
@@ -326,7 +356,7 @@ func (p *program) walk(root int, classes []class, opts *Options) []Violation {
 		// accompanied by a banned call (e.g. runtime.atomicwb, which uses
 		// the write barrier buffer directly).
 		if f.wbCheck != nil && !directBanned {
-			report(fi, f.wbCheck, KindWriteBarrierCheck, false, "runtime.writeBarrier")
+			report(fi, f.wbCheck, KindWriteBarrierCheck, false, "runtime.writeBarrier", "")
 		}
 	}
 	return out

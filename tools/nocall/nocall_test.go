@@ -2,6 +2,8 @@ package nocall
 
 import (
 	"bufio"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -441,6 +443,20 @@ func TestCheckErrors(t *testing.T) {
 	}
 	if _, err := Check(bin, res(`^main\.trap`), &Options{GoCmd: filepath.Join(t.TempDir(), "nogo")}); err == nil {
 		t.Error("bad go command: no error")
+	}
+	// A position-independent binary (e_type ET_DYN) has no code pointers
+	// in its data until it is loaded: refused.
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint16(data[16:], uint16(elf.ET_DYN))
+	pie := filepath.Join(t.TempDir(), "pie.elf")
+	if err := os.WriteFile(pie, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(pie, res(`^main\.trap`), nil); err == nil || !strings.Contains(err.Error(), "position-independent") {
+		t.Errorf("ET_DYN binary: err = %v", err)
 	}
 }
 

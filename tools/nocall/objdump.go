@@ -8,6 +8,7 @@ import (
 	"debug/gosym"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // siteKind classifies an instruction that may transfer control to another
@@ -49,12 +51,19 @@ type function struct {
 
 // program is the disassembled binary.
 type program struct {
-	funcs  []*function // sorted by start address
-	byName map[string]int
-	elf    *elf.File
-	data   []segment                     // file-backed PT_LOAD contents, for funcval lookups
-	lines  func(pc uint64) (string, int) // nil if unavailable
-	std    []bool                        // funcs[i] belongs to the standard library
+	funcs   []*function // sorted by start address
+	byName  map[string]int
+	elf     *elf.File
+	data    []segment                     // file-backed PT_LOAD contents, for funcval and itab lookups
+	lines   func(pc uint64) (string, int) // nil if unavailable
+	std     []bool                        // funcs[i] belongs to the standard library
+	mainMod string                        // main module path from the build info; "" if unknown
+	builtAt time.Time                     // modification time of the binary; zero if unknown
+
+	itabs        []*itab                // static itabs of the main module's interfaces
+	runtimeItabs []runtimeItabs         // main-module interfaces with itabs built at run time
+	byMethod     map[string][]int       // methods by name, built on first use (methodsNamed)
+	sources      map[string]*sourceFile // parsed source files by path (source)
 }
 
 type segment struct {
@@ -73,7 +82,11 @@ func load(binary, goCmd string) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &program{elf: f, byName: map[string]int{}}
+	if f.Type != elf.ET_EXEC {
+		f.Close()
+		return nil, fmt.Errorf("%s is position-independent (ELF type %v): the code pointers in its data are only set at load time; build it with -buildmode=exe", binary, f.Type)
+	}
+	p := &program{elf: f, byName: map[string]int{}, builtAt: builtTime(binary)}
 	for _, ph := range f.Progs {
 		if ph.Type != elf.PT_LOAD || ph.Filesz == 0 {
 			continue
@@ -117,16 +130,25 @@ func load(binary, goCmd string) (*program, error) {
 		return nil, err
 	}
 	p.resolve()
-	mainMod := ""
 	if bi, err := buildinfo.ReadFile(binary); err == nil {
-		mainMod = bi.Path // main package path, e.g. "hindsight/cmd/hindsight"
+		p.mainMod = bi.Path // main package path, e.g. "hindsight/cmd/hindsight"
 		if bi.Main.Path != "" {
-			mainMod = bi.Main.Path
+			p.mainMod = bi.Main.Path
 		}
 	}
 	p.std = make([]bool, len(p.funcs))
 	for i, fn := range p.funcs {
-		p.std[i] = isStd(symPackage(fn.name), mainMod)
+		p.std[i] = isStd(symPackage(fn.name), p.mainMod)
+	}
+	syms, err := f.Symbols()
+	if errors.Is(err, elf.ErrNoSymbols) {
+		err = fmt.Errorf("no ELF symbol table (linked with -s?)")
+	} else if err == nil {
+		err = p.addItabs(syms)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: reading the itabs to resolve interface calls: %w", binary, err)
 	}
 	return p, nil
 }
@@ -342,12 +364,22 @@ func (p *program) resolve() {
 
 // word reads the 8-byte little-endian word at virtual address addr.
 func (p *program) word(addr uint64) (uint64, bool) {
+	b, ok := p.read(addr, 8)
+	if !ok {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b), true
+}
+
+// read returns the n bytes at virtual address addr from the file.
+func (p *program) read(addr, n uint64) ([]byte, bool) {
 	for _, s := range p.data {
-		if addr >= s.vaddr && addr-s.vaddr+8 <= uint64(len(s.data)) {
-			return binary.LittleEndian.Uint64(s.data[addr-s.vaddr:]), true
+		if addr >= s.vaddr && addr-s.vaddr <= uint64(len(s.data)) && n <= uint64(len(s.data))-(addr-s.vaddr) {
+			off := addr - s.vaddr
+			return s.data[off : off+n], true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 // newLineTable returns a PC -> full source path lookup built from

@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&warn, "warn", "additional warning callee `pattern` (repeatable)")
 	fs.Var(&allow, "allow", "additional trusted callee `pattern`: neither reported nor followed, overrides bans (repeatable)")
 	nosplit := fs.Bool("nosplit", false, "also report runtime.morestack* calls (functions that are not //go:nosplit)")
-	noIndirect := fs.Bool("noindirect", false, "do not warn about indirect calls")
+	noIndirect := fs.Bool("noindirect", false, "do not warn about indirect calls (the main module's interface methods they may call are still checked)")
 	quiet := fs.Bool("q", false, "do not print warnings")
 	werror := fs.Bool("werror", false, "treat warnings as errors for the exit status")
 	goCmd := fs.String("go", "go", "go `command` used to run go tool objdump")

@@ -1,0 +1,3 @@
+module example.com/ifacetest
+
+go 1.26
