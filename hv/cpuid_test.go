@@ -43,29 +43,52 @@ func TestFilterCPUID(t *testing.T) {
 	}
 }
 
+// The table answers every leaf itself: an exit never runs CPUID, so a
+// backup on another core gets the primary's answers.
 func TestCPUIDTable(t *testing.T) {
-	calls := 0
-	counting := func(leaf, subleaf uint32) (a, b, c, d uint32) {
-		calls++
-		return leaf, subleaf, 0xFFFFFFFF, 0xFFFFFFFF
+	// A processor with basic leaves up to 0xD and extended ones up to
+	// 0x80000008; each answer names its leaf and subleaf.
+	fake := func(leaf, subleaf uint32) (a, b, c, d uint32) {
+		switch {
+		case leaf == 0:
+			return 0xD, 0x756e6547, 0x6c65746e, 0x49656e69
+		case leaf == 0x80000000:
+			return 0x80000008, 0, 0, 0
+		}
+		return leaf, subleaf, 0x1234, 0x5678
 	}
 	var tab cpuidTable
-	tab.fill(counting)
-	calls = 0
-	for _, q := range [][2]uint32{{0, 0}, {1, 0}, {7, 0}, {0xB, 1}, {0x80000001, 0}, {0x80000008, 0}} {
-		a, b, c, d := tab.lookup(q[0], q[1], counting)
-		wa, wb, wc, wd := filterCPUID(q[0], q[1], counting)
+	tab.fill(fake)
+	for _, q := range [][2]uint32{{1, 0}, {7, 0}, {0xB, 1}, {4, 3}, {0x80000001, 0}, {0x80000008, 0}} {
+		a, b, c, d := tab.lookup(q[0], q[1])
+		wa, wb, wc, wd := filterCPUID(q[0], q[1], fake)
 		if [4]uint32{a, b, c, d} != [4]uint32{wa, wb, wc, wd} {
 			t.Errorf("leaf %#x.%d: table %x, direct %x", q[0], q[1], [4]uint32{a, b, c, d}, [4]uint32{wa, wb, wc, wd})
 		}
 	}
-	if calls != 6 { // only the direct filterCPUID calls above
-		t.Errorf("%d real CPUIDs, want the table to answer without any", calls-6)
+	if a, b, _, _ := tab.lookup(1, 0x6c65746e); a != 1 || b != 0 {
+		t.Error("leaf 1 with junk in ECX: the subleaf must be ignored")
 	}
-	if a, _, _, _ := tab.lookup(0, 0x6c65746e, counting); a != 0 || calls != 6 {
-		t.Error("leaf 0 with junk in ECX missed the table")
-	}
-	if a, _, _, _ := tab.lookup(0x40000000, 0, counting); a != 0x40000000 {
+	if a, _, _, _ := tab.lookup(0x40000000, 0); a != 0x40000000 {
 		t.Error("hypervisor leaf")
+	}
+	if a, b, c, d := tab.lookup(0x40000001, 0); a|b|c|d != 0 {
+		t.Error("an unlisted hypervisor leaf must read 0")
+	}
+	// Above the highest basic or extended leaf: the highest basic leaf's
+	// answer, as Intel processors give it.
+	top := [4]uint32{}
+	top[0], top[1], top[2], top[3] = tab.lookup(0xD, 0)
+	for _, leaf := range []uint32{0xE, 0x1F, 0x12345678, 0x80000009, 0xC0000000} {
+		a, b, c, d := tab.lookup(leaf, 0)
+		if [4]uint32{a, b, c, d} != top {
+			t.Errorf("leaf %#x: %x, want leaf 0xD's %x", leaf, [4]uint32{a, b, c, d}, top)
+		}
+	}
+	if a, b, c, d := tab.lookup(4, cpuidSubleaves); a|b|c|d != 0 {
+		t.Error("a subleaf beyond the table must read 0")
+	}
+	if a, _, _, _ := tab.lookup(0, 0); a != 0xD {
+		t.Errorf("max basic leaf %#x", a)
 	}
 }

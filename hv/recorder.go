@@ -36,7 +36,8 @@ type recorder struct {
 	hooked                     uint64          // records the hook has counted
 	corrupted                  replay.Landmark // where the hook struck
 	corruptedKind              replay.Kind
-	unprotected                bool // the backup stopped: nothing is logged any more
+	bad                        [replay.RecordSize]byte // the malformed record the hook writes
+	unprotected                bool                    // the backup stopped: nothing is logged any more
 }
 
 // Corruption is a test hook: the primary logs its N-th record (of Kind, if
@@ -228,7 +229,7 @@ func (r *recorder) corrupt(v *VM, rec *replay.Record) bool {
 		r.w.Close()
 		return true
 	}
-	var b [replay.RecordSize]byte
+	b := &r.bad
 	if r.hook.Fault == FaultKind {
 		rec.Kind = 0x7f // an unknown kind; Encode makes the CRC right for it
 	}
@@ -236,7 +237,7 @@ func (r *recorder) corrupt(v *VM, rec *replay.Record) bool {
 	if r.hook.Fault == FaultCRC {
 		b[32] ^= 1 // a bit of Value: the CRC no longer matches
 	}
-	for r.w.WriteEncoded(&b, r.now()) == replay.Full {
+	for r.w.WriteEncoded(b, r.now()) == replay.Full {
 		if r.waitForRoom(v) {
 			break
 		}
