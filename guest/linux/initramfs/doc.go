@@ -1,6 +1,6 @@
 // Package initramfs is the user space of hindsight's Linux guest: a u-root
-// initramfs whose init runs test.sh (at /etc/test.sh in the archive) and
-// then a shell on the console.
+// initramfs whose init runs test.sh (at /etc/test.sh in the archive), which
+// runs hsdemo between two markers and then the shell on the console.
 //
 // It is its own Go module so that its go.sum pins u-root, gobusybox and
 // every module they need without touching the hypervisor's go.mod: after
