@@ -13,7 +13,7 @@ GOENV := GOOS=linux GOARCH=amd64
 # Guest images build with their own rules, kept beside their sources.
 include $(wildcard guest/*/*.mk)
 
-.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs soak-replay bench-ring bench-boot bench-exit bench-replay clean
+.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs soak-replay bench-ring bench-boot bench-exit bench-replay clean
 
 all: image
 
@@ -37,19 +37,21 @@ $(ISO): $(IMG) tools/grub.cfg
 iso: $(ISO)
 
 # Main job: boot the image in Bochs with two CPUs (VT-x available).
-CMDLINE ?= guestmem=32M iterations=4000000 lag=500ms status=500ms
+CMDLINE ?= guestmem=64M iterations=4000000 lag=500ms status=500ms
 run: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
 
-# The README's test command: host tests, then the machine tests.
+# The README's test command: host tests (the ring, the log and the replay
+# engine again under the race detector), then the machine tests.
 test: test-host test-machine
 
 # -count=1: some tests build and inspect the whole image, which the test
 # cache cannot see change.
 test-host:
 	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./ringbuf/ ./hv/replay/ ./hv/
 
-test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs
+test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs
 
 selftest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp $(SMP) -timeout $(TIMEOUT) -cmdline "selftest" -expect "selftest: ALL PASS"
@@ -93,82 +95,124 @@ bench-boot: $(IMG)
 GUESTSUM = $(shell $(GO) run ./tools/guestsum)
 NMISUM = $(shell $(GO) run ./tools/guestsum 3000000)
 vmtest-bochs: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=bringup" \
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=bringup" \
 		-expect "vm0| testguest: checksum $(GUESTSUM)" -expect "vm1| testguest: checksum $(GUESTSUM)" \
-		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: vm1: stopped: guest wrote exit status 0" \
+		-expect "hv: vm0: stopped at landmark .*: guest wrote exit status 0" -expect "hv: vm1: stopped at landmark .*: guest wrote exit status 0" \
 		-expect "hv: all VMs ended"
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=triplefault" \
-		-expect "hv: vm1: stopped: triple fault" -expect "vm0| testguest: checksum $(GUESTSUM)" \
-		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=badguest" \
-		-expect "hv: vm1: FAILED: VM entry failed: VM-entry failure due to invalid guest state" \
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=triplefault" \
+		-expect "hv: vm1: stopped at landmark .*: triple fault" -expect "vm0| testguest: checksum $(GUESTSUM)" \
+		-expect "hv: vm0: stopped at landmark .*: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=halt" \
+		-expect "vm1| testguest: halting" -expect "hv: vm1: stopped at landmark .*: halted: HLT with interrupts disabled" \
+		-expect "hv: vm0: stopped at landmark .*: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=badguest" \
+		-expect "hv: vm1: FAILED at landmark .*: VM entry failed: VM-entry failure due to invalid guest state" \
 		-expect "failed check: guest CS.AR: L=1 and D/B=1" -expect "CS   0008" \
-		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=policy" \
+		-expect "hv: vm0: stopped at landmark .*: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=policy" \
 		-expect "hv: vm1: read from unmodelled port 0x2f8 (size 1" \
 		-expect "vm1| testguest: unclaimed port reads all ones" -expect "hv: vm1: RDMSR 0xc0011020 at rip 0x[0-9a-f]*: not modelled, #GP(0) injected" \
-		-expect "vm1| testguest: exception 0x0d" -expect "hv: vm1: stopped: guest wrote exit status 77" \
-		-expect "hv: vm0: stopped: guest wrote exit status 0" -expect "hv: all VMs ended"
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=nmi rdrand=off" \
-		-expect "vm1| testguest: checksum $(NMISUM)" -expect "hv: vm1: stopped: guest wrote exit status 0" \
-		-expect "hv: vm1: stopped after .* NMI [1-9][0-9][0-9]*)" -expect "hv: all VMs ended"
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=hostexit" \
+		-expect "vm1| testguest: exception 0x0d" -expect "hv: vm1: stopped at landmark .*: guest wrote exit status 77" \
+		-expect "hv: vm0: stopped at landmark .*: guest wrote exit status 0" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=nmi rdrand=off" \
+		-expect "vm1| testguest: checksum $(NMISUM)" -expect "hv: vm1: stopped at landmark .*: guest wrote exit status 0" \
+		-expect "hv: vm1: guest wrote exit status 0 .* after .* NMI [1-9][0-9][0-9]*)" -expect "hv: all VMs ended"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=hostexit" -status 3 \
 		-expect "vm1| testguest: spinning" -expect "hv: vmtest: the host exits on CPU0 while CPU1 runs a guest" \
-		-expect "boot: stopped 1 of 1 other CPUs" -expect "boot: exit status 3"
+		-expect "boot: stopped 1 of 1 other CPUs"
 
 # Under QEMU TCG there is no VT-x: the image must say so and exit cleanly.
 vmtest-qemu: $(IMG)
-	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "guestmem=32M" -status 1 \
+	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "guestmem=64M" -status 1 \
 		-expect "hv: this CPU has no VT-x" -expect "boot: exit status 0"
 
 # Record and replay in Bochs. replay-bochs: the primary and a lagging backup
 # run the test guest's replay mode for more than 100,000 landmarks and 1,000
 # timer interrupts with text typed into COM1 and the guest's clock in real
-# time; every digest must match, the outputs must be identical and the lag
-# within its bound. Then a wrong tick in the log must be caught as a
-# divergence at its own landmark, a wrong RDTSC value by the first digest
-# after it, and a log far too small for the lag must stall the primary
-# without losing a record.
-REPLAY := guestmem=32M iterations=9000000 lag=500ms verify=20000 rtc=real
+# time; every digest must match, the outputs must be identical, the lag
+# within its bound and the verdict IDENTICAL (exit status 0). Then the
+# log's failures, each with its verdict as the image's exit status: a
+# wrong value (a device time, an RDTSC result, a typed byte) is a
+# divergence (10) found no later than the first digest after it, and the
+# primary goes on alone; a malformed record (bad CRC, unknown kind) and a
+# log that ends without the primary's end lose the replica (12); a log far
+# too small for the lag stalls the primary without losing a record.
+REPLAY := guestmem=64M iterations=9000000 lag=500ms verify=20000 rtc=real
+CORRUPT := guestmem=64M iterations=1000000 verify=1000
 replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 900 -cmdline "$(REPLAY)" -log build/replay.log \
-		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: lag:"
+		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/replay.log 100000 1000 $$(wc -c < tools/emu/serial-input.txt)
-	for c in irq:150 rdtsc:300; do \
-		tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=1000 corrupt=$$c" \
-			-log build/replay-corrupt-$${c%:*}.log -expect "hv: lag:" && \
+	for c in clock:150 rdtsc:300; do \
+		tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "$(CORRUPT) corrupt=$$c" -status 10 \
+			-log build/replay-corrupt-$${c%:*}.log -expect "hv: verdict: DIVERGED" && \
 		tools/emu/check-divergence.sh build/replay-corrupt-$${c%:*}.log || exit 1; \
 	done
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M iterations=1000000 verify=5000 ring=16 lag=1000" \
-		-log build/replay-stall.log -expect "hv: lag:"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "$(CORRUPT) corrupt=serialin:3" -status 10 \
+		-input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" \
+		-log build/replay-corrupt-serialin.log -expect "hv: verdict: DIVERGED"
+	tools/emu/check-divergence.sh build/replay-corrupt-serialin.log
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "$(CORRUPT) corrupt=crc:200" -status 12 -log build/replay-crc.log \
+		-expect "hv: backup: stopped at landmark .*: malformed log record after landmark .*: replay: record: bad CRC" \
+		-expect "hv: primary: the backup stopped at landmark [0-9]*: running on UNPROTECTED" \
+		-expect "hv: primary: stopped at landmark .*: guest wrote exit status 0" -expect "hv: verdict: REPLICA LOST"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "$(CORRUPT) corrupt=kind:200" -status 12 -log build/replay-kind.log \
+		-expect "hv: backup: stopped at landmark .*: malformed log record after landmark .*: replay: record: unknown kind 127" \
+		-expect "hv: verdict: REPLICA LOST"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "$(CORRUPT) corrupt=truncate:200" -status 12 -log build/replay-truncate.log \
+		-expect "hv: backup: stopped at landmark .*: the primary's log ended at landmark .* without an end record" \
+		-expect "hv: primary: stopped at landmark .*: guest wrote exit status 0" -expect "hv: verdict: REPLICA LOST"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=1000000 verify=5000 ring=16 lag=1000" \
+		-log build/replay-stall.log -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
+
+# Exact asynchronous events (the slice clock): the test guest's mode 5
+# takes timer ticks inside spin loops without exits, inside REP MOVS/STOS
+# forward and backward, right after STI and POPF, nested in a trap-gate
+# handler that executes INT3, around recovered #UD faults, and in loops
+# timed by RDTSC and PIT reads; it prints a digest of where every tick
+# landed. The backup must print the same digest (verdict IDENTICAL), and a
+# run with another timer rate must print another one: a digest that never
+# varies proves nothing.
+ASYNC := guestmem=64M mode=async verify=2000 lag=200ms
+async-bochs: $(IMG)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "$(ASYNC)" -log build/async-1193.log \
+		-expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "$(ASYNC) divisor=1190" -log build/async-1190.log \
+		-expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
+	tools/emu/check-async.sh build/async-1193.log build/async-1190.log
 
 # A long replay run, not part of `make test` (about 6 minutes): ten times
 # the landmarks of replay-bochs with a 2 s lag, typed input and a real-time
 # clock; every digest must match.
 soak-replay: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=32M iterations=90000000 lag=2s verify=100000 rtc=real status=10s" \
-		-log build/soak-replay.log -input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: lag:"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M iterations=90000000 lag=2s verify=100000 rtc=real status=10s" \
+		-log build/soak-replay.log -input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/soak-replay.log 1000000 10000 $$(wc -c < tools/emu/serial-input.txt)
 
 # Recording and replay overhead, log rate and exit density (Bochs counts
 # instructions; repeatable with rdrand=off).
 bench-replay: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "guestmem=32M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
 
 # Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
 bench-exit: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=32M vmtest=exitbench rdrand=off" -expect "hv: exit cost"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=exitbench rdrand=off" -expect "hv: exit cost"
 
 bench-ring:
 	$(GO) run ./tools/ringbench
 
 # The same measurement inside the image, CPU0 -> CPU1, ring in AllocPhys
-# memory (emulated figures; in Bochs cycles are instruction counts).
+# memory (emulated figures; in Bochs cycles are instruction counts). The
+# benchmark is linked only into this image (build tag ringbench).
+RINGIMG := $(BUILD)/hindsight-ringbench.img
 .PHONY: bench-ring-image
-bench-ring-image: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "bench=ring platform=bochs rdrand=off" -log $(BUILD)/bench-ring-bochs.log -expect "ringbench-image: done"
-	tools/emu/run-qemu.sh -img $(IMG) -smp 2 -timeout $(TIMEOUT) -cmdline "bench=ring platform=qemu-tcg" -log $(BUILD)/bench-ring-qemu.log -expect "ringbench-image: done"
+bench-ring-image:
+	@mkdir -p $(BUILD)
+	$(GOENV) $(GO) build -tags ringbench -o $(BUILD)/hindsight-ringbench.elf .
+	$(GO) run ./tools/mkimage -o $(RINGIMG) $(BUILD)/hindsight-ringbench.elf
+	tools/emu/run-bochs.sh -img $(RINGIMG) -timeout 600 -cmdline "bench=ring platform=bochs rdrand=off" -log $(BUILD)/bench-ring-bochs.log -expect "ringbench-image: done"
+	tools/emu/run-qemu.sh -img $(RINGIMG) -smp 2 -timeout $(TIMEOUT) -cmdline "bench=ring platform=qemu-tcg" -log $(BUILD)/bench-ring-qemu.log -expect "ringbench-image: done"
 
 clean:
 	rm -rf $(BUILD)

@@ -2,13 +2,17 @@
 # Boot the hindsight image in Bochs 2.7 (VT-x with EPT, 2 CPUs,
 # deterministic clock) from a GRUB ISO carrying the command line, with a
 # hard timeout; judge the run by markers in the serial log.
-#   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-log FILE] [-show]
-#                [-input FILE [-after MARKER]]
-# -expect may be repeated; every marker must appear. -show prints the serial
-# log as it grows (for make run). -input types FILE into COM1 (what a user
-# at the console types), once MARKER has appeared in the output.
+#   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N]
+#                [-log FILE] [-show] [-input FILE [-after MARKER]]
+# -expect may be repeated; every marker must appear. The image reports its
+# exit status on the console ("boot: exit status N"; Bochs' own status says
+# nothing): with -expect or -status the run passes only if it is N (default
+# 0), and the script exits 0 or 1; without either (make run) the script
+# exits with the image's status, so the caller gets the pair's verdict.
+# -show prints the serial log as it grows (for make run). -input types FILE
+# into COM1 (what a user at the console types), once MARKER has appeared.
 set -u
-img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512 want_status=
 expects=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -17,6 +21,7 @@ while [ $# -gt 0 ]; do
 	-timeout) timeout=$2; shift ;;
 	-cmdline) cmdline=$2; shift ;;
 	-expect) expects+=("$2"); shift ;;
+	-status) want_status=$2; shift ;;
 	-log) log=$2; shift ;;
 	-megs) megs=$2; shift ;;
 	-input) input=$2; shift ;;
@@ -88,7 +93,17 @@ if [ "$status" -eq 124 ]; then
 	grep -i "panic\|error" "$work/bochs.out" | tail -5 >&2
 	exit 1
 fi
+image_status=$(tr -d '\r' <"$log" | sed -n 's/^boot: exit status \([0-9]*\)$/\1/p' | tail -1)
+if [ ${#expects[@]} -eq 0 ] && [ -z "$want_status" ]; then
+	[ -n "$image_status" ] || { echo "run-bochs.sh: the image reported no exit status" >&2; exit 1; }
+	echo "run-bochs.sh: the image ended with status $image_status in ${elapsed%.*}s"
+	exit "$image_status"
+fi
 fail=0
+if [ "${image_status:-none}" != "${want_status:-0}" ]; then
+	echo "run-bochs.sh: FAIL: the image's exit status is ${image_status:-not reported}, want ${want_status:-0}" >&2
+	fail=1
+fi
 if [ "$status" -gt 128 ]; then
 	echo "run-bochs.sh: bochs died with status $status:" >&2
 	grep -v ALSA "$work/stdout" | tail -3 >&2
