@@ -40,6 +40,12 @@ type counter interface {
 	exact() bool
 	// aligned reports whether entries must end a Bochs CPU slice.
 	aligned() bool
+	// stepwise reports whether several instructions share one count, so
+	// that a stop is found by stepping within its count until RIP and RCX
+	// match (the branch clock); arm with stop == progress then steps one
+	// instruction. Otherwise count alone places a stop, and a RIP that
+	// differs there is a divergence.
+	stepwise() bool
 }
 
 // ClockKind names a clock.
@@ -89,6 +95,7 @@ func (c *exitCounter) arm(ticks, progress, stop uint64) uint32 {
 func (c *exitCounter) elapsed(v *VM) uint64 { return 0 }
 func (c *exitCounter) exact() bool          { return false }
 func (c *exitCounter) aligned() bool        { return false }
+func (c *exitCounter) stepwise() bool       { return false }
 
 // sliceUnit is the number of instructions in one Bochs 2.7 CPU slice
 // (BX_DBG_DEFAULT_ICOUNT_QUANTUM in bx_debug/dbg_main.cc).
@@ -119,5 +126,6 @@ func (c *sliceCounter) elapsed(v *VM) uint64 {
 	return 0
 }
 
-func (c *sliceCounter) exact() bool   { return true }
-func (c *sliceCounter) aligned() bool { return true }
+func (c *sliceCounter) exact() bool    { return true }
+func (c *sliceCounter) aligned() bool  { return true }
+func (c *sliceCounter) stepwise() bool { return false }

@@ -101,6 +101,9 @@ func (p *replayer) place(v *VM, h *replay.Record) place {
 	switch {
 	case l.Before(h.Landmark()):
 		return later
+	case h.Seq == v.seq && h.Count == v.count && v.count != 0 && v.clock.stepwise() &&
+		(h.RIP != l.RIP || h.Kind == replay.KindPosition && h.Value != v.regs.RCX):
+		return later // the stop lies further on within this count: step to it
 	case h.Seq != v.seq || h.Count != v.count || h.RIP != l.RIP:
 		p.diverge(v, divPlace, h, 0)
 		return departed
@@ -215,7 +218,7 @@ func (p *replayer) outcome(v *VM, requested, delivered uint64) {
 // the next synchronous exit.
 func (p *replayer) budget(v *VM) (uint64, uint64) {
 	h := p.head(v)
-	if h == nil || h.Seq != v.seq || h.Count <= v.count {
+	if h == nil || h.Seq != v.seq || h.Count < v.count || h.Count == v.count && !v.clock.stepwise() {
 		return noStop, noStop
 	}
 	return noStop, h.Count
