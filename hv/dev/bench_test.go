@@ -2,45 +2,46 @@ package dev
 
 import "testing"
 
-// Benchmarks of the port I/O paths a VM exit takes (PC.In/PC.Out). Host
-// ns/op is only a proxy: the real metric is the hypervisor's instructions per
-// exit under Bochs (make bench-exit). Every one must report 0 allocs/op.
+// Benchmarks of the calls a VM exit makes. Host ns/op is only a proxy: the
+// real metric is the hypervisor's instructions per exit under Bochs (make
+// bench-exit). Every one must report 0 allocs/op.
 
 // benchPC returns a PC set up as the Linux guest leaves it: PICs
-// initialized, PIT ticking, COM1 with FIFOs, OUT2 and THR-empty interrupts.
-func benchPC() *PC {
-	pc := new(PC)
-	pc.Init(func(byte) {}, func(uint16, bool, int, uint32) {})
-	for _, s := range []ioStep{{0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01},
-		{0xA0, 0x11}, {0xA1, 0x38}, {0xA1, 0x02}, {0xA1, 0x01}, {0x21, 0x00}, {0xA1, 0x00},
-		{0x43, 0x34}, {0x40, 0x9C}, {0x40, 0x2E}, {0x3FA, 0xC7}, {0x3FB, 0x03}, {0x3FC, 0x0B}, {0x3F9, 0x02}} {
-		pc.Out(s.port, 1, uint32(s.val))
-	}
+// initialized, PIT ticking at 100 Hz, COM1 with FIFOs, OUT2 and THR-empty
+// interrupts.
+func benchPC(b *testing.B) *PC {
+	pc := newPC()
+	linuxPICInit(b, pc)
+	outs(b, pc, ioStep{0x21, 0x00}, ioStep{0xA1, 0x00},
+		ioStep{0x43, 0x34}, ioStep{0x40, 0x9C}, ioStep{0x40, 0x2E},
+		ioStep{0x3FA, 0xC7}, ioStep{0x3FB, 0x03}, ioStep{0x3FC, 0x0B}, ioStep{0x3F9, 0x02})
 	return pc
 }
 
-var benchSink uint32
+var benchSink uint64
 
 func benchOut(b *testing.B, port uint16, size int, v uint32) {
-	pc := benchPC()
+	pc := benchPC(b)
+	var out [64]byte
 	b.ReportAllocs()
 	for b.Loop() {
 		if pc.Out(port, size, v) {
 			b.Fatal("fault")
 		}
+		pc.TakeOutput(out[:])
 	}
 }
 
 func benchIn(b *testing.B, port uint16, size int) {
-	pc := benchPC()
+	pc := benchPC(b)
 	b.ReportAllocs()
-	var s uint32
+	var s uint64
 	for b.Loop() {
 		v, fault := pc.In(port, size)
 		if fault {
 			b.Fatal("fault")
 		}
-		s += v
+		s += uint64(v)
 	}
 	benchSink = s
 }
@@ -61,13 +62,13 @@ func BenchmarkPCOutPICEOI(b *testing.B) { benchOut(b, PortPICMasterCmd, 1, 0x20)
 
 // CMOS: index then data.
 func BenchmarkPCCMOSRead(b *testing.B) {
-	pc := benchPC()
+	pc := benchPC(b)
 	b.ReportAllocs()
-	var s uint32
+	var s uint64
 	for b.Loop() {
 		pc.Out(PortCMOSIndex, 1, CMOSSeconds)
 		v, _ := pc.In(PortCMOSData, 1)
-		s += v
+		s += uint64(v)
 	}
 	benchSink = s
 }
@@ -75,5 +76,40 @@ func BenchmarkPCCMOSRead(b *testing.B) {
 // A 2-byte access split into two byte accesses (outw to the CMOS pair).
 func BenchmarkPCOutWideSplit(b *testing.B) { benchOut(b, PortCMOSIndex, 2, 0x0040) }
 
-// A port nothing claims (logged once, then silent): the slow path.
+// A port nothing claims (reported once, then silent): the slow path.
 func BenchmarkPCInUnclaimed(b *testing.B) { benchIn(b, 0x2F8, 1) }
+
+// Time: an Advance of a few microseconds with the timer running and the
+// RTC counting, and the NextEvent that follows it.
+func BenchmarkPCAdvance(b *testing.B) {
+	pc := benchPC(b)
+	b.ReportAllocs()
+	now := uint64(0)
+	for b.Loop() {
+		now += 7
+		pc.Advance(now)
+		benchSink += pc.NextEvent()
+	}
+}
+
+// Advance across timer periods and RTC updates (about 0.1 s each).
+func BenchmarkPCAdvanceFar(b *testing.B) {
+	pc := benchPC(b)
+	outs(b, pc, ioStep{0x70, 0x0B}, ioStep{0x71, 0x72}) // RTC PIE, AIE, UIE
+	b.ReportAllocs()
+	now := uint64(0)
+	for b.Loop() {
+		now += PITHz / 10
+		pc.Advance(now)
+		benchSink += pc.NextEvent()
+	}
+}
+
+// The state digest the replicas compare.
+func BenchmarkPCDigest(b *testing.B) {
+	pc := benchPC(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchSink = pc.Digest(benchSink)
+	}
+}

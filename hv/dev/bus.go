@@ -14,20 +14,20 @@ type Policy uint8
 
 const (
 	// Ignore: reads return all ones, writes are dropped, and the first
-	// access to each distinct port is reported through the Bus's Log
-	// function (once per port for the Bus's lifetime).
+	// access to each distinct port is queued for TakeUnclaimed (once per
+	// port for the Bus's lifetime).
 	Ignore Policy = iota
 	// Fault: the access is refused; the caller injects #GP(0) into the
 	// guest instead of completing the instruction.
 	Fault
-	// Silent: like Ignore, but never logged.
+	// Silent: like Ignore, but never queued.
 	Silent
 )
 
 func (p Policy) String() string {
 	switch p {
 	case Ignore:
-		return "ignore+log once"
+		return "ignore+report once"
 	case Fault:
 		return "#GP"
 	case Silent:
@@ -36,21 +36,30 @@ func (p Policy) String() string {
 	return "policy?"
 }
 
-// LogFunc receives one report per distinct unclaimed port under the Ignore
-// policy: the port, whether the access was a write, its size and the value
-// written (0 for reads). It is called in VM-exit context.
-type LogFunc func(port uint16, write bool, size int, value uint32)
+// UnclaimedAccess reports the first access to an unclaimed port under the
+// Ignore policy: the port, whether it was a write, the size of the whole
+// access (an access wider than a byte reports each unclaimed byte's port)
+// and the value written (0 for reads).
+type UnclaimedAccess struct {
+	Port  uint16
+	Write bool
+	Size  uint8
+	Value uint32
+}
 
 // Table sizes of the Bus (fixed: no allocation, no map). MaxDevices must be
 // a power of two no larger than 255 (Bus.route holds 1 + a device index in a
-// byte).
+// byte). UnclaimedQueueSize must be a power of two no larger than 256.
 const (
-	MaxDevices  = 32
-	MaxPolicies = 16
+	MaxDevices         = 32
+	MaxPolicies        = 16
+	UnclaimedQueueSize = 16
 )
 
-var _ = [1]struct{}{}[MaxDevices&(MaxDevices-1)] // MaxDevices is a power of two
-var _ = [1]struct{}{}[MaxDevices/256]            // and fits Bus.route
+var _ = [1]struct{}{}[MaxDevices&(MaxDevices-1)]                 // MaxDevices is a power of two
+var _ = [1]struct{}{}[MaxDevices/256]                            // and fits Bus.route
+var _ = [1]struct{}{}[UnclaimedQueueSize&(UnclaimedQueueSize-1)] // UnclaimedQueueSize is a power of two
+var _ = [1]struct{}{}[UnclaimedQueueSize/257]                    // and at most 256
 
 type claim struct {
 	dev    Device
@@ -88,16 +97,21 @@ type policyRange struct {
 // the Policy of the last SetPolicy range covering them, else the default
 // (Ignore).
 //
-// The zero Bus is ready to use (default policy Ignore, no Log).
+// The zero Bus is ready to use (default policy Ignore).
 type Bus struct {
-	Log LogFunc
-
 	def      Policy
 	devs     [MaxDevices]claim
 	ndevs    int
 	policies [MaxPolicies]policyRange
 	npol     int
 	logged   [65536 / 64]uint64 // ports already reported
+
+	// Reports for TakeUnclaimed: a ring, oldest at unqHead; reports that
+	// find it full are counted in unqDropped.
+	unq        [UnclaimedQueueSize]UnclaimedAccess
+	unqHead    uint8
+	unqLen     uint16
+	unqDropped uint64
 
 	// route maps a port to 1 + the index in devs of the claim covering
 	// it, or 0 if no device claims it (so the zero Bus routes nothing).
@@ -277,7 +291,26 @@ func (b *Bus) unclaimed(port uint16, write bool, size int, v uint32) {
 		return
 	}
 	b.logged[w] |= bit
-	if b.Log != nil {
-		b.Log(port, write, size, v)
+	if b.unqLen == UnclaimedQueueSize {
+		b.unqDropped++
+		return
 	}
+	b.unq[(int(b.unqHead)+int(b.unqLen))%UnclaimedQueueSize] = UnclaimedAccess{Port: port, Write: write, Size: uint8(size), Value: v}
+	b.unqLen++
 }
+
+// TakeUnclaimed returns the oldest queued report of a first access to an
+// unclaimed port under the Ignore policy, or ok false if there is none.
+func (b *Bus) TakeUnclaimed() (a UnclaimedAccess, ok bool) {
+	if b.unqLen == 0 {
+		return a, false
+	}
+	a = b.unq[b.unqHead%UnclaimedQueueSize]
+	b.unqHead = uint8((int(b.unqHead) + 1) % UnclaimedQueueSize)
+	b.unqLen--
+	return a, true
+}
+
+// UnclaimedDropped returns how many reports were lost because the queue was
+// full (TakeUnclaimed not called often enough).
+func (b *Bus) UnclaimedDropped() uint64 { return b.unqDropped }

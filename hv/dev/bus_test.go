@@ -5,22 +5,7 @@ import (
 	"testing"
 )
 
-type logged struct {
-	port  uint16
-	write bool
-	size  int
-	value uint32
-}
-
-func newLoggedBus() (*Bus, *[]logged) {
-	var lines []logged
-	b := &Bus{Log: func(port uint16, write bool, size int, v uint32) {
-		lines = append(lines, logged{port, write, size, v})
-	}}
-	return b, &lines
-}
-
-// recorder is a device that records accesses; wide if registered so.
+// recorder is a device that records accesses.
 type recorder struct{ ins, outs []string }
 
 func (r *recorder) In(port uint16, size int) uint32 {
@@ -32,35 +17,58 @@ func (r *recorder) Out(port uint16, size int, v uint32) {
 	r.outs = append(r.outs, fmt.Sprintf("%#x/%d=%#x", port, size, v))
 }
 
-func TestBusUnknownPortIgnoreLogsOnce(t *testing.T) {
-	b, lines := newLoggedBus()
+func takeAll(b *Bus) []UnclaimedAccess {
+	var all []UnclaimedAccess
+	for {
+		a, ok := b.TakeUnclaimed()
+		if !ok {
+			return all
+		}
+		all = append(all, a)
+	}
+}
+
+func TestBusIgnoreReportsFirstAccessOnce(t *testing.T) {
+	var b Bus
 	for i := 0; i < 3; i++ {
 		if v, fault := b.In(0x2F8, 1); v != 0xFF || fault {
 			t.Fatalf("In = %#x %v", v, fault)
 		}
 	}
-	if fault := b.Out(0x2F8, 1, 0x41); fault {
+	if b.Out(0x2F8, 1, 0x41) || b.Out(0x3E9, 1, 0x42) {
 		t.Fatal("Out faulted")
 	}
-	if fault := b.Out(0x3E9, 1, 0x42); fault {
-		t.Fatal("Out faulted")
-	}
-	// A 2-byte read of unclaimed ports: all ones, each port logged once.
+	// Wide reads of unclaimed ports: all ones, each port reported once.
 	if v, _ := b.In(0x300, 2); v != 0xFFFF {
 		t.Fatalf("inw = %#x", v)
 	}
 	if v, _ := b.In(0x300, 4); v != 0xFFFFFFFF {
 		t.Fatalf("inl = %#x", v)
 	}
-	want := []logged{{0x2F8, false, 1, 0}, {0x3E9, true, 1, 0x42}, {0x300, false, 2, 0}, {0x301, false, 2, 0},
+	want := []UnclaimedAccess{{0x2F8, false, 1, 0}, {0x3E9, true, 1, 0x42}, {0x300, false, 2, 0}, {0x301, false, 2, 0},
 		{0x302, false, 4, 0}, {0x303, false, 4, 0}}
-	if fmt.Sprint(*lines) != fmt.Sprint(want) {
-		t.Fatalf("log = %v, want %v", *lines, want)
+	if got := takeAll(&b); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reports %v, want %v", got, want)
+	}
+	// A full queue counts what it drops; the queue stays in order.
+	for p := uint16(0x1000); p < 0x1000+UnclaimedQueueSize+3; p++ {
+		b.Out(p, 1, uint32(p))
+	}
+	got := takeAll(&b)
+	if len(got) != UnclaimedQueueSize || got[0].Port != 0x1000 || got[UnclaimedQueueSize-1].Port != 0x1000+UnclaimedQueueSize-1 {
+		t.Fatalf("queue %v", got)
+	}
+	if b.UnclaimedDropped() != 3 {
+		t.Fatalf("dropped %d, want 3", b.UnclaimedDropped())
+	}
+	b.In(0x1100, 1) // room again after taking
+	if got := takeAll(&b); len(got) != 1 || got[0].Port != 0x1100 {
+		t.Fatalf("after draining: %v", got)
 	}
 }
 
 func TestBusFaultAndSilentPolicies(t *testing.T) {
-	b, lines := newLoggedBus()
+	var b Bus
 	r := &recorder{}
 	b.Register(0x400, 0x401, r)
 	b.SetPolicy(0x400, 0x4FF, Fault)
@@ -89,26 +97,25 @@ func TestBusFaultAndSilentPolicies(t *testing.T) {
 	if _, fault := b.In(0x9000, 1); !fault {
 		t.Fatal("default Fault not applied")
 	}
-	if len(*lines) != 0 {
-		t.Fatalf("Fault/Silent logged: %v", *lines)
+	if got := takeAll(&b); len(got) != 0 {
+		t.Fatalf("Fault/Silent reported: %v", got)
 	}
 	if _, fault := b.In(0x400, 3); !fault {
 		t.Fatal("3-byte access accepted")
 	}
 }
 
-func TestBusSplitsWideAccessesForISADevices(t *testing.T) {
+func TestBusSplitsWideAccesses(t *testing.T) {
 	var b Bus
-	r := NewRTC()
-	b.Register(PortCMOSIndex, PortCMOSData, r)
-	// outw 0x70, 0x5A40: index 0x40 to 0x70, then 0x5A to 0x71.
-	b.Out(PortCMOSIndex, 2, 0x5A40)
-	if r.RAM(0x40) != 0x5A {
-		t.Fatalf("RAM[0x40] = %#x", r.RAM(0x40))
-	}
-	// inw 0x70: 0xFF from the write-only index, then the data byte.
-	if v, _ := b.In(PortCMOSIndex, 2); v != 0x5AFF {
+	r := &recorder{}
+	b.Register(0x70, 0x71, r)
+	// outw 0x70, 0x5A40: 0x40 to 0x70, then 0x5A to 0x71; inw reassembles.
+	b.Out(0x70, 2, 0x5A40)
+	if v, _ := b.In(0x70, 2); v != 0x7170 {
 		t.Fatalf("inw = %#x", v)
+	}
+	if fmt.Sprint(r.outs, r.ins) != "[0x70/1=0x40 0x71/1=0x5a] [0x70/1 0x71/1]" {
+		t.Fatalf("accesses %v %v", r.outs, r.ins)
 	}
 	// A wide device gets the whole access.
 	w := &recorder{}
@@ -127,109 +134,13 @@ func TestBusSplitsWideAccessesForISADevices(t *testing.T) {
 
 func TestBusRegisterOverlapPanics(t *testing.T) {
 	var b Bus
-	b.Register(0x20, 0x21, NewPIC())
+	b.Register(0x20, 0x21, &recorder{})
 	defer func() {
 		if recover() == nil {
 			t.Fatal("overlapping Register did not panic")
 		}
 	}()
 	b.Register(0x21, 0x22, Absent{})
-}
-
-// TestPCLinuxBoot drives the whole machine through the Bus the way the
-// Linux guest does: PIC and PIT setup, timer ticks, serial output with
-// THR-empty interrupts, CMOS time, the DMA-page probe and the POST port.
-func TestPCLinuxBoot(t *testing.T) {
-	var out []byte
-	var pc PC
-	var unknown []uint16
-	pc.Init(func(b byte) { out = append(out, b) }, func(port uint16, write bool, size int, v uint32) {
-		unknown = append(unknown, port)
-	})
-	pc.RTC.SetTime(1700000000)
-	do := func(port uint16, v uint8) {
-		if pc.Out(port, 1, uint32(v)) {
-			t.Fatalf("out %#x faulted", port)
-		}
-	}
-	in := func(port uint16) uint8 {
-		v, fault := pc.In(port, 1)
-		if fault {
-			t.Fatalf("in %#x faulted", port)
-		}
-		return uint8(v)
-	}
-	now := uint64(1000)
-	pc.Advance(now)
-	for _, s := range []ioStep{{0x21, 0xFF}, {0xA1, 0xFF}, {0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01},
-		{0xA0, 0x11}, {0xA1, 0x38}, {0xA1, 0x02}, {0xA1, 0x01}, {0x21, 0xFA}, {0xA1, 0xFF},
-		{0x43, 0x34}, {0x40, 0x9C}, {0x40, 0x2E}} {
-		do(s.port, s.val)
-	}
-	if in(PortDMAPage) != 0xFF {
-		t.Fatal("DMA page probe")
-	}
-	do(PortPOST, 0x55)
-	if _, ok := pc.PIC.PendingVector(); ok {
-		t.Fatal("interrupt before the first tick")
-	}
-	now += 11932
-	pc.Advance(now)
-	if v, ok := pc.PIC.PendingVector(); !ok || v != 0x30 {
-		t.Fatalf("timer vector %#x %v", v, ok)
-	}
-	pc.PIC.Acknowledge()
-	_ = in(0x21)
-	do(0x21, 0xFB)
-	do(0x20, 0x60)
-	do(0x21, 0xFA)
-	// Serial: unmask IRQ4, enable THRI with OUT2.
-	do(0x21, 0xEA)
-	do(PortCOM1+uartLCR, 0x03)
-	do(PortCOM1+uartMCR, 0x0B)
-	do(PortCOM1+uartIER, ierETBEI)
-	if v, ok := pc.PIC.PendingVector(); !ok || v != 0x34 {
-		t.Fatalf("serial vector %#x %v", v, ok)
-	}
-	pc.PIC.Acknowledge()
-	if iir := in(PortCOM1 + uartIIR); iir != 0x02 {
-		t.Fatalf("IIR = %#x", iir)
-	}
-	do(PortCOM1, 'o')
-	do(PortCOM1, 'k')
-	do(PortCOM1+uartIER, 0)
-	do(0x20, 0x64)
-	if string(out) != "ok" {
-		t.Fatalf("serial output %q", out)
-	}
-	// The THR write raised IRQ4 again (an edge after the IIR read), so a
-	// request is latched; the guest's IER write then withdrew it.
-	if _, ok := pc.PIC.PendingVector(); ok {
-		t.Fatal("IRQ4 still pending after IER was cleared")
-	}
-	// Serial input through the PIC.
-	do(PortCOM1+uartIER, ierERBFI)
-	if !pc.Receive('y') {
-		t.Fatal("Receive refused")
-	}
-	if v, ok := pc.PIC.PendingVector(); !ok || v != 0x34 {
-		t.Fatalf("receive vector %#x %v", v, ok)
-	}
-	if in(PortCOM1) != 'y' {
-		t.Fatal("RBR")
-	}
-	// CMOS: two logical seconds later.
-	pc.Advance(2 * PITHz)
-	do(PortCMOSIndex, CMOSSeconds)
-	if s := in(PortCMOSData); s != 0x22 {
-		t.Fatalf("seconds = %#x, want 0x22", s)
-	}
-	// Unknown port: logged once.
-	in(0x2F9)
-	in(0x2F9)
-	if fmt.Sprint(unknown) != "[761]" {
-		t.Fatalf("unknown ports logged: %v", unknown)
-	}
 }
 
 // TestBusRouteMatchesClaims checks the port table against the claimed ranges

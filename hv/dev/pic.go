@@ -18,6 +18,7 @@ const (
 	icw1LTIM = 0x08 // level-triggered inputs
 	icw1Init = 0x10 // this write is ICW1
 
+	icw4UPM  = 0x01 // 8086 mode (vectors, not CALL instructions)
 	icw4AEOI = 0x02 // automatic end of interrupt
 	icw4SFNM = 0x10 // special fully nested mode
 )
@@ -136,7 +137,14 @@ func (c *pic8259) writeCmd(v uint8) {
 		l := v & 7
 		switch v >> 5 {
 		case 1, 5: // non-specific EOI; with rotate
-			ir := c.highest(c.isr)
+			// In special mask mode the in-service levels that are
+			// masked are not cleared by a non-specific EOI (8259A
+			// datasheet, "End of Interrupt").
+			inService := c.isr
+			if c.specialMask {
+				inService &^= c.imr
+			}
+			ir := c.highest(inService)
 			if ir == 8 {
 				return
 			}
@@ -191,26 +199,33 @@ func (c *pic8259) writeData(v uint8) {
 // edge-triggered unless ICW1 selects level mode (LTIM); Linux uses edge.
 // Priority is fully nested (IR0 highest) unless rotated by OCW2.
 //
-// The hypervisor drives the inputs with RaiseIRQ/LowerIRQ/PulseIRQ, asks
+// Emulated (8259A datasheet): ICW1-4 (LTIM level/edge, SNGL, IC4; ICW4
+// AEOI and SFNM), OCW1 masks, OCW2 non-specific, specific and automatic EOI
+// with the rotate and set-priority commands, OCW3 IRR/ISR reads (RR/RIS),
+// the poll command and special mask mode (ESMM/SMM), spurious IR7 (a
+// request withdrawn before INTA). The slave's INT is re-evaluated on every
+// change and INTA is one step, so the master's IR2 never outlives the
+// slave's request: spurious IRQ15 (a slave request dropped inside the INTA
+// cycle) cannot arise, though Acknowledge would answer it as the datasheet
+// says.
+// Not emulated: MCS-80/85 mode (ICW4 uPM=0 still yields 8086 vectors), the
+// buffered-mode and slave-address checks (the slave always answers on IR2),
+// ICW1's call address interval.
+//
+// PC drives IRQ0 (pulses), IRQ4 and IRQ8 (levels) from its devices; the
+// hypervisor may drive other inputs with RaiseIRQ/LowerIRQ/PulseIRQ, asks
 // PendingVector whether to inject, and calls Acknowledge (the INTA cycle)
-// when it injects. The zero value is not initialized: call Reset.
+// when it injects. The state is plain bytes (see PC.Digest).
 type PIC struct {
 	chip [2]pic8259
 }
 
-// NewPIC returns a PIC in its Reset state.
-func NewPIC() *PIC {
-	p := new(PIC)
-	p.Reset()
-	return p
-}
-
-// Reset leaves the pair as a PC BIOS does: vectors 0x08 (master) and 0x70
+// reset leaves the pair as a PC BIOS does: vectors 0x08 (master) and 0x70
 // (slave), cascade on IR2, 8086 mode, normal EOI, edge-triggered, every
 // input masked except the cascade. Guests reprogram it with ICW1-4.
-func (p *PIC) Reset() {
-	p.chip[0] = pic8259{base: 0x08, icw1: icw1Init | icw1IC4, icw3: 1 << cascadeIR, icw4: 0x01, imr: 0xFB, lowest: 7}
-	p.chip[1] = pic8259{base: 0x70, icw1: icw1Init | icw1IC4, icw3: cascadeIR, icw4: 0x01, imr: 0xFF, lowest: 7}
+func (p *PIC) reset() {
+	p.chip[0] = pic8259{base: 0x08, icw1: icw1Init | icw1IC4, icw3: 1 << cascadeIR, icw4: icw4UPM, imr: 0xFB, lowest: 7}
+	p.chip[1] = pic8259{base: 0x70, icw1: icw1Init | icw1IC4, icw3: cascadeIR, icw4: icw4UPM, imr: 0xFF, lowest: 7}
 }
 
 func (p *PIC) cascaded() bool {
@@ -301,9 +316,6 @@ func (p *PIC) Registers() (irr, isr, imr uint16) {
 	m, s := &p.chip[0], &p.chip[1]
 	return uint16(m.irr) | uint16(s.irr)<<8, uint16(m.isr) | uint16(s.isr)<<8, uint16(m.imr) | uint16(s.imr)<<8
 }
-
-// VectorBases returns the ICW2 vector bases of master and slave.
-func (p *PIC) VectorBases() (master, slave uint8) { return p.chip[0].base, p.chip[1].base }
 
 func picIndex(port uint16) (chip int, data bool, ok bool) {
 	switch port {

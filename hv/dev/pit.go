@@ -2,408 +2,540 @@ package dev
 
 // Ports of the 8254 programmable interval timer and of system control port B.
 const (
-	PortPIT0    = 0x40 // counter 0: IRQ0
-	PortPIT1    = 0x41 // counter 1: (was DRAM refresh)
-	PortPIT2    = 0x42 // counter 2: speaker / calibration, gated by port 0x61 bit 0
+	PortPIT0    = 0x40 // counter 0: OUT0 drives IRQ0
+	PortPIT1    = 0x41 // counter 1: (was DRAM refresh) OUT1 unconnected
+	PortPIT2    = 0x42 // counter 2: speaker / calibration, GATE2 is port 0x61 bit 0
 	PortPITCtrl = 0x43 // control word register (write only)
 	PortSysCtlB = 0x61 // system control port B (NMI status and control)
 )
 
-// PITHz is the 8254 input clock of a PC: time given to the PIT is in these
-// ticks.
+// PITHz is the 8254 input clock of a PC (CLK0-2): device time is counted in
+// these ticks.
 const PITHz = 1193182
 
-// NoIRQ is the deadline NextIRQ returns when counter 0 will not interrupt.
-const NoIRQ = ^uint64(0)
-
-// Access modes (control word bits 5:4).
+// Control word fields (Intel 8254 datasheet, "Control Word Format"):
+// SC1:SC0 in bits 7:6, RW1:RW0 in 5:4, M2:M0 in 3:1, BCD in 0.
 const (
-	rwLatch = 0
-	rwLo    = 1
-	rwHi    = 2
-	rwLoHi  = 3
+	pitRWLatch = 0 // counter latch command
+	pitRWLo    = 1 // read/write least significant byte only
+	pitRWHi    = 2 // most significant byte only
+	pitRWLoHi  = 3 // least significant byte first, then most significant
+	pitBCD     = 0x01
+
+	pitSCReadBack     = 3    // SC1:SC0 = 11: read-back command
+	pitReadBackCount  = 0x20 // read-back bit 5: 0 = latch count
+	pitReadBackStatus = 0x10 // read-back bit 4: 0 = latch status
+
+	pitStatusOut  = 0x80 // status bit 7: OUT pin
+	pitStatusNull = 0x40 // status bit 6: null count
 )
 
-// pitCounter is one 8254 counter. Time is counted in ticks of the input
-// clock: d (ticks counted since the count was loaded) drives both the
-// current count and OUT.
+// Port 0x61 bits (PC/AT technical reference, "System Control Port B").
+const (
+	sysCtlGate2    = 0x01 // write: counter 2 GATE
+	sysCtlWritable = 0x0F // speaker data (1), parity (2) and channel (3) check enables: kept
+	sysCtlRefresh  = 0x10 // read: toggles with each refresh request
+	sysCtlOut2     = 0x20 // read: counter 2 OUT
+
+	// refreshTicks is the refresh request period, 15.085 us, in PIT ticks.
+	refreshTicks = 18
+)
+
+// Counter states.
+const (
+	pitIdle  = 0 // control word written, no count yet: the counter does not count
+	pitLoad  = 1 // the count register is copied into the counting element on the next CLK pulse
+	pitCount = 2 // counting
+	pitArmed = 3 // modes 1 and 5: count written, waiting for the first GATE trigger
+)
+
+// pitCounter is one 8254 counter. CLK pulses arrive at every integer device
+// time; an access at device time t falls between pulse t and pulse t+1. The
+// state is the counter's after the pulse at PIT.now.
+//
+// Fields are ordered so that the struct has no padding (see PC.Digest).
 type pitCounter struct {
-	mode    uint8 // effective mode 0-5
-	ctrl    uint8 // control word bits 5:0 as written (RW, M, BCD), for status
-	rw      uint8
-	n       uint32 // count register: 1..65536
-	loaded  bool   // a count was written since the control word
-	running bool   // counting (gate allows, or triggered in modes 1/5)
-	gate    bool
-	start   uint64 // tick at which the current run began
-	elapsed uint64 // ticks counted in earlier runs (gate-suspended modes 0/4)
-
-	// A count written in mode 2 or 3 while counting takes effect at the
-	// end of the current cycle.
-	hasNext bool
-	next    uint32
-	nextAt  uint64
-
-	writeHi bool  // lo/hi access: the next write is the high byte
-	lo      uint8 // low byte written so far
-	readHi  bool  // lo/hi access: the next live read is the high byte
-
-	latchState uint8  // 0 none; else the access mode the latch is read with
-	latchHi    bool   // lo/hi latch: the low byte was read
-	latched    uint16 // latched count
-	statusOK   bool   // a status byte is latched (read before the count)
-	status     uint8
-	nullCount  bool
+	ctrl          uint8 // control word bits 5:0 as written (RW, M2:M0, BCD): the status byte's low bits
+	mode          uint8 // 0-5 (M2:M0 = 11x are modes 2 and 3)
+	state         uint8 // pitIdle, pitLoad, pitCount, pitArmed
+	out           bool  // OUT
+	gate          bool  // GATE
+	null          bool  // null count: the count register has not reached the counting element yet
+	held          bool  // mode 0: first byte of a two-byte count written: counting disabled
+	done          bool  // modes 4, 5: the strobe of this count has happened
+	odd           bool  // mode 3: the count loaded for this half-cycle is odd
+	writeHi       bool  // two-byte access: the next write is the most significant byte
+	readHi        bool  // two-byte access: the next read is the most significant byte
+	latched       bool  // the output latch holds a latched count
+	statusLatched bool  // a status byte is latched: the next read returns it
+	status        uint8
+	crLo          uint8 // least significant byte of a two-byte count being written
+	_             uint8
+	cr            uint16 // count register as written (BCD digits if ctrl has BCD)
+	ce            uint16 // counting element, binary (BCD counting keeps 0-9999 here)
+	ol            uint16 // output latch
 }
 
-// counted returns the ticks counted at time now.
-func (c *pitCounter) counted(now uint64) uint64 {
-	if !c.running || now < c.start {
-		return c.elapsed
+func (c *pitCounter) rw() uint8 { return c.ctrl >> 4 & 3 }
+
+// modulus is the number of distinct counts: 2^16 binary, 10^4 BCD.
+func (c *pitCounter) modulus() uint64 {
+	if c.ctrl&pitBCD != 0 {
+		return 10000
 	}
-	return c.elapsed + now - c.start
+	return 65536
 }
 
-func (c *pitCounter) countAt(now uint64) uint16 {
-	if !c.loaded {
-		return 0
+// initial returns the count register's value, 1..modulus: an initial count
+// of 0 is the maximum (8254 datasheet, "Minimum and Maximum Initial
+// Counts"). BCD digits above 9 count with their binary weight.
+func (c *pitCounter) initial() uint64 {
+	v := uint64(c.cr)
+	m := c.modulus()
+	if c.ctrl&pitBCD != 0 {
+		v = ((v>>12&15)*1000 + (v>>8&15)*100 + (v>>4&15)*10 + v&15) % m
 	}
-	d, n := c.counted(now), uint64(c.n)
+	if v == 0 {
+		v = m
+	}
+	return v
+}
+
+// period is the initial count in modes 2 and 3, whose minimum is 2
+// (datasheet table "Minimum and Maximum Initial Counts"): 1 counts as 2.
+func (c *pitCounter) period() uint64 { return max(c.initial(), 2) }
+
+// dist is the number of decrements that bring the counting element to 0
+// (a 0 in it is the full modulus away).
+func (c *pitCounter) dist(m uint64) uint64 {
+	if c.ce == 0 {
+		return m
+	}
+	return uint64(c.ce)
+}
+
+// sub returns the counting element decremented k times, wrapping at m.
+func (c *pitCounter) sub(k, m uint64) uint16 {
+	return uint16((uint64(c.ce) + m - k%m) % m)
+}
+
+// count is the counting element as the guest reads it.
+func (c *pitCounter) count() uint16 {
+	v := c.ce
+	if c.ctrl&pitBCD != 0 {
+		v = (v/1000)<<12 | (v/100%10)<<8 | (v/10%10)<<4 | v%10
+	}
+	return v
+}
+
+// mode3Start is the value a mode 3 half-cycle starts from: the count, or
+// the count minus one if it is odd (datasheet, mode 3).
+func mode3Start(p, m uint64) uint16 {
+	if p&1 != 0 {
+		p--
+	}
+	return uint16(p % m)
+}
+
+// mode3Half is the length in CLK pulses of a mode 3 half-cycle of period p
+// with OUT at level high: (N+1)/2 high and (N-1)/2 low for odd N.
+func mode3Half(p uint64, high bool) uint64 {
+	if high {
+		return (p + 1) / 2
+	}
+	return p / 2
+}
+
+// halfLeft is the number of CLK pulses to the end of the current mode 3
+// half-cycle. The counting element goes down by two per pulse; with an
+// even count the half-cycle ends on the pulse that reaches 0, with an odd
+// count OUT stays high one pulse longer (0 shows for that pulse) and goes
+// low on the pulse that reaches 0.
+func (c *pitCounter) halfLeft(m uint64) uint64 {
+	switch {
+	case !c.odd:
+		return c.dist(m) / 2
+	case c.out:
+		return uint64(c.ce)/2 + 1
+	}
+	return uint64(c.ce) / 2
+}
+
+// flip ends a mode 3 half-cycle: OUT toggles and the count register is
+// reloaded.
+func (c *pitCounter) flip(p, m uint64) {
+	c.out = !c.out
+	c.odd = p&1 != 0
+	c.ce = mode3Start(p, m)
+	c.null = false
+}
+
+// load copies the count register into the counting element (the CLK pulse
+// after a count write, or after a trigger).
+func (c *pitCounter) load() {
+	m := c.modulus()
+	c.state = pitCount
+	c.null = false
 	switch c.mode {
+	case 0:
+		c.ce = uint16(c.initial() % m)
+	case 1: // the one-shot pulse starts: OUT low
+		c.ce = uint16(c.initial() % m)
+		c.out = false
 	case 2:
-		return uint16(n - d%n)
+		c.ce = uint16(c.period() % m)
+		c.out = true
 	case 3:
-		return uint16(n - (2*d)%n)
-	}
-	return uint16(n - d%65536) // modes 0, 1, 4, 5 wrap past zero
-}
-
-func (c *pitCounter) outAt(now uint64) bool {
-	if !c.loaded {
-		return c.mode != 0 // mode 0: low after the control word, others high
-	}
-	d, n := c.counted(now), uint64(c.n)
-	switch c.mode {
-	case 0:
-		return d >= n
-	case 1:
-		return !c.running || d >= n
-	case 2:
-		return !c.running || d%n != n-1
-	case 3:
-		return !c.running || d%n < (n+1)/2
-	default: // 4, 5: one low tick when the count reaches 0
-		return !c.running || d != n
+		p := c.period()
+		c.ce = mode3Start(p, m)
+		c.odd = p&1 != 0
+		c.out = true
+	default: // 4, 5: a new strobe
+		c.ce = uint16(c.initial() % m)
+		c.out = true
+		c.done = false
 	}
 }
 
-// edges returns the rising edges of OUT in the interval (t0, t1].
-func (c *pitCounter) edges(t0, t1 uint64) uint64 {
-	if !c.loaded || !c.running || t1 <= t0 {
-		return 0
-	}
-	d0, d1, n := c.counted(t0), c.counted(t1), uint64(c.n)
-	switch c.mode {
-	case 0:
-		if d0 < n && d1 >= n {
-			return 1
-		}
-	case 2, 3:
-		return d1/n - d0/n
-	case 4, 5:
-		if d0 <= n && d1 > n {
-			return 1
-		}
-	}
-	return 0
-}
-
-// nextEdge returns the time of the first rising edge of OUT after now, or
-// NoIRQ.
-func (c *pitCounter) nextEdge(now uint64) uint64 {
-	if !c.loaded || !c.running {
-		return NoIRQ
-	}
-	d, n := c.counted(now), uint64(c.n)
-	var e uint64
-	switch c.mode {
-	case 0:
-		if d >= n {
-			return NoIRQ
-		}
-		e = n
-	case 2, 3:
-		e = (d/n + 1) * n
-	case 4, 5:
-		if d > n {
-			return NoIRQ
-		}
-		e = n + 1
-	default:
-		return NoIRQ
-	}
-	return now + (e - d)
-}
-
-// restart begins counting the count register from time now.
-func (c *pitCounter) restart(now uint64) {
-	c.elapsed, c.start = 0, now
-	c.hasNext = false
-	c.nullCount = false
-}
-
-// settle applies a pending reload whose time has come.
-func (c *pitCounter) settle(now uint64) {
-	if c.hasNext && c.nextAt <= now {
-		c.n = c.next
-		c.restart(c.nextAt)
-	}
-}
-
-func (c *pitCounter) control(v uint8) {
-	*c = pitCounter{gate: c.gate}
-	c.ctrl = v & 0x3F
-	c.rw = (v >> 4) & 3
-	c.mode = (v >> 1) & 7
-	if c.mode > 5 {
-		c.mode -= 4 // 110b and 111b are modes 2 and 3
-	}
-	c.nullCount = true
-}
-
-func (c *pitCounter) load(now uint64, n uint32) {
+// advance applies n CLK pulses with GATE constant and reports whether OUT
+// rose among them (the PIC latches one edge; how many does not matter). It
+// is exact for any n: advance(a) then advance(b) leaves the same state as
+// advance(a+b).
+func (c *pitCounter) advance(n uint64) (rose bool) {
 	if n == 0 {
-		n = 65536 // binary; BCD counting is not emulated
+		return false
 	}
-	c.nullCount = true
+	if c.state == pitLoad {
+		low := !c.out
+		c.load()
+		rose = low && c.out // a mode 4/5 strobe ended on the load pulse
+		n--
+	}
+	if c.state != pitCount || n == 0 {
+		return rose
+	}
+	m := c.modulus()
 	switch c.mode {
-	case 2, 3:
-		if c.loaded && c.running {
-			// Takes effect at the end of the current cycle.
-			c.hasNext, c.next, c.nextAt = true, n, c.nextEdge(now)
-			return
+	case 0, 1:
+		// Mode 0 counts while GATE is high; mode 1 once triggered.
+		if c.mode == 0 && (c.held || !c.gate) {
+			return rose
 		}
-		c.n, c.loaded, c.running = n, true, c.gate
-	case 1, 5:
-		// Armed: counting starts on a rising edge of GATE.
-		c.n, c.loaded, c.running = n, true, false
-		return
-	default: // 0, 4
-		c.n, c.loaded, c.running = n, true, c.gate
+		if !c.out && n >= c.dist(m) {
+			c.out, rose = true, true // terminal count
+		}
+		c.ce = c.sub(n, m)
+	case 4, 5:
+		counting := c.mode == 5 || c.gate
+		if !c.out { // OUT is low for one CLK pulse only
+			c.out, c.done, rose = true, true, true
+			if counting {
+				c.ce = c.sub(1, m)
+			}
+			n--
+		}
+		if !counting || n == 0 {
+			return rose
+		}
+		if !c.done {
+			switch d := c.dist(m); {
+			case n == d:
+				c.out = false // the strobe: OUT low until the next pulse
+			case n > d:
+				c.done, rose = true, true
+			}
+		}
+		c.ce = c.sub(n, m)
+	case 2:
+		if !c.gate {
+			return rose
+		}
+		// OUT is low while the count is 1; the next pulse reloads the
+		// count register and OUT rises.
+		r := c.dist(m)
+		if n < r {
+			c.ce = c.sub(n, m)
+			c.out = c.ce != 1
+			return rose
+		}
+		n -= r
+		p := c.period()
+		rose = true
+		c.ce = uint16((p - n%p) % m)
+		c.out = c.ce != 1
+		c.null = false
+	case 3:
+		if !c.gate {
+			return rose
+		}
+		r := c.halfLeft(m)
+		if n < r {
+			c.ce = c.sub(2*n, m)
+			return rose
+		}
+		n -= r
+		p := c.period()
+		c.flip(p, m)
+		rose = c.out || n >= p // a whole cycle holds a rising edge
+		n %= p
+		if h := mode3Half(p, c.out); n >= h {
+			n -= h
+			c.flip(p, m)
+			rose = rose || c.out
+		}
+		c.ce = c.sub(2*n, m)
 	}
-	c.restart(now)
+	return rose
 }
 
-func (c *pitCounter) write(now uint64, v uint8) {
-	switch c.rw {
-	case rwLo:
-		c.load(now, uint32(v))
-	case rwHi:
-		c.load(now, uint32(v)<<8)
-	case rwLoHi:
+// nextRise returns the number of CLK pulses until OUT next rises, with GATE
+// as it is, or ok false if it will not rise on its own.
+func (c *pitCounter) nextRise() (pulses uint64, ok bool) {
+	x := *c // a copy: looking ahead changes nothing
+	if x.state == pitLoad {
+		low := !x.out
+		x.load()
+		if low && x.out {
+			return 1, true
+		}
+		pulses = 1
+	}
+	if x.state != pitCount {
+		return 0, false
+	}
+	m := x.modulus()
+	switch x.mode {
+	case 0, 1:
+		if x.out || x.mode == 0 && (x.held || !x.gate) {
+			return 0, false
+		}
+		return pulses + x.dist(m), true
+	case 4, 5:
+		if !x.out {
+			return pulses + 1, true
+		}
+		if x.done || x.mode == 4 && !x.gate {
+			return 0, false
+		}
+		return pulses + x.dist(m) + 1, true
+	case 2:
+		if !x.gate {
+			return 0, false
+		}
+		return pulses + x.dist(m), true
+	case 3:
+		if !x.gate {
+			return 0, false
+		}
+		r := x.halfLeft(m)
+		if x.out {
+			r += mode3Half(x.period(), false) // high, then a whole low half
+		}
+		return pulses + r, true
+	}
+	return 0, false
+}
+
+// control performs a control word for this counter (not a latch command):
+// "all control logic is immediately reset and OUT goes to a known initial
+// state" (low in mode 0, high otherwise). The counting element keeps its
+// value but stops until a count is written. It reports whether OUT rose.
+func (c *pitCounter) control(v uint8) (rose bool) {
+	mode := v >> 1 & 7
+	if mode > 5 {
+		mode -= 4 // 110 and 111 are modes 2 and 3
+	}
+	rose = !c.out && mode != 0
+	c.ctrl = v & 0x3F
+	c.mode = mode
+	c.state = pitIdle
+	c.out = mode != 0
+	c.null = true
+	c.held, c.done, c.odd = false, false, false
+	c.writeHi, c.readHi, c.latched, c.statusLatched = false, false, false, false
+	return rose
+}
+
+// write takes one byte of a count.
+func (c *pitCounter) write(v uint8) {
+	switch c.rw() {
+	case pitRWLo:
+		c.cr = uint16(v)
+	case pitRWHi:
+		c.cr = uint16(v) << 8
+	default:
 		if !c.writeHi {
-			c.lo, c.writeHi = v, true
+			c.crLo, c.writeHi = v, true
 			if c.mode == 0 {
-				c.loaded = false // mode 0: the first byte stops the count, OUT low
+				// "Writing the first byte disables counting. OUT is
+				// set low immediately (no clock pulse required)."
+				c.out, c.held = false, true
 			}
 			return
 		}
 		c.writeHi = false
-		c.load(now, uint32(c.lo)|uint32(v)<<8)
+		c.cr = uint16(c.crLo) | uint16(v)<<8
+	}
+	c.null = true
+	switch c.mode {
+	case 0: // OUT low; the new count loads on the next pulse
+		c.out, c.held = false, false
+		c.state = pitLoad
+	case 4: // loads on the next pulse and strobes again
+		c.state = pitLoad
+	case 2, 3:
+		// The first count after a control word loads on the next pulse;
+		// later ones at the end of the current period (half-cycle).
+		if c.state == pitIdle {
+			c.state = pitLoad
+		}
+	case 1, 5: // loads on the next trigger
+		if c.state == pitIdle {
+			c.state = pitArmed
+		}
 	}
 }
 
-func (c *pitCounter) read(now uint64) uint8 {
-	if c.statusOK {
-		c.statusOK = false
+// read returns the next byte a read of the counter's port gives: a latched
+// status, else the latched or live count in the counter's access mode.
+func (c *pitCounter) read() uint8 {
+	if c.statusLatched {
+		c.statusLatched = false
 		return c.status
 	}
-	if c.latchState != 0 {
-		v := c.latched
-		switch c.latchState {
-		case rwLo:
-			c.latchState = 0
-			return uint8(v)
-		case rwHi:
-			c.latchState = 0
-			return uint8(v >> 8)
-		}
-		if !c.latchHi {
-			c.latchHi = true
-			return uint8(v)
-		}
-		c.latchHi, c.latchState = false, 0
+	v := c.count()
+	if c.latched {
+		v = c.ol
+	}
+	switch c.rw() {
+	case pitRWLo:
+		c.latched = false
+		return uint8(v)
+	case pitRWHi:
+		c.latched = false
 		return uint8(v >> 8)
 	}
-	v := c.countAt(now)
-	switch c.rw {
-	case rwLo:
-		return uint8(v)
-	case rwHi:
-		return uint8(v >> 8)
-	}
-	c.readHi = !c.readHi
-	if c.readHi {
+	if !c.readHi {
+		c.readHi = true
 		return uint8(v)
 	}
+	c.readHi, c.latched = false, false
 	return uint8(v >> 8)
 }
 
-func (c *pitCounter) latch(now uint64) {
-	if c.latchState == 0 { // further latches are ignored until read
-		c.latched = c.countAt(now)
-		c.latchState = c.rw
-		c.latchHi = false
+// latch performs a counter latch (or the count part of a read-back): later
+// latches are ignored until the latched count is read.
+func (c *pitCounter) latch() {
+	if !c.latched {
+		c.ol = c.count()
+		c.latched = true
 	}
 }
 
-func (c *pitCounter) latchStatus(now uint64) {
-	if !c.statusOK {
-		c.status = c.ctrl
-		if c.outAt(now) {
-			c.status |= 0x80
-		}
-		if c.nullCount {
-			c.status |= 0x40
-		}
-		c.statusOK = true
+func (c *pitCounter) latchStatus() {
+	if c.statusLatched {
+		return
 	}
+	c.status = c.ctrl
+	if c.out {
+		c.status |= pitStatusOut
+	}
+	if c.null {
+		c.status |= pitStatusNull
+	}
+	c.statusLatched = true
 }
 
-func (c *pitCounter) setGate(now uint64, high bool) {
+// setGate changes GATE. Modes 1, 2, 3 and 5 trigger on a rising edge (a
+// reload on the next pulse); GATE low stops counting in modes 0, 2, 3 and 4,
+// and forces OUT high at once in modes 2 and 3.
+func (c *pitCounter) setGate(high bool) {
 	if high == c.gate {
 		return
 	}
 	c.gate = high
 	switch c.mode {
-	case 0, 4: // gate low suspends counting
-		if !c.loaded {
-			return
+	case 1, 2, 3, 5:
+		if high && c.state != pitIdle {
+			c.state = pitLoad
 		}
-		if high {
-			c.start, c.running = now, true
-		} else {
-			c.elapsed, c.running = c.counted(now), false
-		}
-	case 2, 3: // low: suspend (OUT high); rising edge: reload
-		if !c.loaded {
-			return
-		}
-		if high {
-			if c.hasNext {
-				c.n = c.next
-			}
-			c.running = true
-			c.restart(now)
-		} else {
-			c.settle(now)
-			c.elapsed, c.running = c.counted(now), false
-		}
-	case 1, 5: // rising edge triggers
-		if high && c.loaded {
-			c.running = true
-			c.restart(now)
+		if !high && (c.mode == 2 || c.mode == 3) {
+			c.out = true
 		}
 	}
 }
 
-// PIT is the 8254 programmable interval timer (ports 0x40-0x43) together
-// with system control port B (0x61), which gates counter 2 and reads its
-// output. Counters 0 and 1 have GATE tied high; counter 0's OUT drives IRQ0.
+// PIT is the 8254 programmable interval timer (ports 0x40-0x43) with system
+// control port B (0x61), which gates counter 2 and shows its OUT. GATE0 and
+// GATE1 are tied high; OUT0 drives IRQ0 (as pulses: PC.Advance).
 //
-// Time is logical: the caller passes "now" in PIT input-clock ticks
-// (PITHz) to Advance before each port access and at each point it may
-// deliver an interrupt; reads of a count or of OUT are computed from it.
-// Nothing here reads a clock.
+// The state is the timer's at device time now (PIT input-clock ticks): PC
+// advances it before every access to its ports, and reads and writes act at
+// that instant. Nothing here reads a clock.
 //
-// Emulated: control words for counters 0-2 (access modes lobyte, hibyte,
-// lobyte/hibyte; modes 0-5), the counter latch command, the read-back
-// command (count and/or status, any counters), count reads live or latched.
-// Not emulated: BCD counting (the BCD bit is stored and reported in the
-// status byte, but counts are binary; a written 0 means 65536); the one-clock
-// delay between writing a count and loading it (a count loads at the tick it
-// is written); odd-count asymmetry in mode 3's count sequence (OUT's duty
-// cycle is right).
+// Fields are ordered so that the struct has no padding (see PC.Digest).
 type PIT struct {
-	ch   [3]pitCounter
-	now  uint64
-	ctlB uint8 // port 0x61 bits 3:0 as written
+	now   uint64
+	ch    [3]pitCounter
+	ctlB  uint8 // port 0x61 bits 3:0 as written
+	rose0 bool  // OUT0 rose since PC last passed an edge to the PIC
+	_     [4]byte
 }
 
-// NewPIT returns a PIT in its Reset state.
-func NewPIT() *PIT {
-	p := new(PIT)
-	p.Reset()
-	return p
-}
-
-// Reset leaves every counter unprogrammed (no count: counter 0 does not
-// interrupt until the guest programs it) and counter 2's gate low. Time
-// restarts at 0.
-func (p *PIT) Reset() {
+// reset leaves every counter as after control word 0x36 (two-byte access,
+// mode 3, binary: the mode a BIOS leaves counter 0 in) with no count: none
+// counts, OUT is high, counter 0 does not interrupt until the guest
+// programs it (the 8254's state at power-on is undefined). Counter 2's GATE
+// is low (port 0x61 reads 0x20).
+func (p *PIT) reset() {
 	*p = PIT{}
+	for i := range p.ch {
+		p.ch[i].control(pitRWLoHi<<4 | 3<<1)
+	}
 	p.ch[0].gate, p.ch[1].gate = true, true
 }
 
-// Now returns the time of the last Advance.
-func (p *PIT) Now() uint64 { return p.now }
-
-// Advance moves time to now (earlier values are ignored: time does not go
-// back) and returns how many rising edges counter 0's OUT made in between:
-// the IRQ0 edges to pass to PIC.PulseIRQ(0) (the PIC latches one; more while
-// it is pending are lost, as on hardware).
-func (p *PIT) Advance(now uint64) (irqs int) {
+// advance moves the counters to device time now; earlier times are ignored.
+func (p *PIT) advance(now uint64) {
 	if now <= p.now {
-		return 0
+		return
 	}
-	c := &p.ch[0]
-	var n uint64
-	if c.hasNext && c.nextAt <= now {
-		n += c.edges(p.now, c.nextAt)
-		p.now = c.nextAt
-		c.settle(p.now)
-	}
-	n += c.edges(p.now, now)
+	n := now - p.now
 	p.now = now
-	for i := range p.ch {
-		p.ch[i].settle(now)
+	if p.ch[0].advance(n) {
+		p.rose0 = true
 	}
-	if n > 1<<30 {
-		n = 1 << 30
-	}
-	return int(n)
+	p.ch[1].advance(n)
+	p.ch[2].advance(n)
 }
 
-// NextIRQ returns the time of the first IRQ0 edge after now (or after the
-// last Advance, if later), or NoIRQ if counter 0 will not raise one.
-func (p *PIT) NextIRQ(now uint64) (deadline uint64) {
-	now = max(now, p.now)
-	c := p.ch[0] // a copy: NextIRQ does not change the state
-	c.settle(now)
-	return c.nextEdge(now)
+// nextIRQ returns the device time of OUT0's next rising edge, or NoEvent.
+func (p *PIT) nextIRQ() uint64 {
+	n, ok := p.ch[0].nextRise()
+	if !ok || n > NoEvent-p.now {
+		return NoEvent
+	}
+	return p.now + n
 }
-
-// Out2 reports counter 2's OUT (port 0x61 bit 5) now.
-func (p *PIT) Out2() bool { return p.ch[2].outAt(p.now) }
 
 // In implements Device for ports 0x40-0x43 and 0x61.
 func (p *PIT) In(port uint16, size int) uint32 {
 	switch port {
 	case PortPIT0, PortPIT1, PortPIT2:
-		return uint32(p.ch[port-PortPIT0].read(p.now))
+		return uint32(p.ch[port-PortPIT0].read())
 	case PortSysCtlB:
-		v := uint32(p.ctlB & 0x0F)
-		// Bit 4 toggles with each DRAM refresh request (every 15.085 us,
-		// 18 PIT ticks); some delay loops poll it.
-		if (p.now/18)&1 != 0 {
-			v |= 0x10
+		v := uint32(p.ctlB)
+		// The refresh bit toggles on every refresh request; chipsets
+		// keep the 15.085 us period whatever counter 1 does.
+		if p.now/refreshTicks&1 != 0 {
+			v |= sysCtlRefresh
 		}
-		if p.Out2() {
-			v |= 0x20
+		if p.ch[2].out {
+			v |= sysCtlOut2
 		}
-		return v
+		return v // bits 7:6 (parity and channel check status): never set
 	}
-	return 0xFF // 0x43 is write-only
+	return 0xFF // 0x43 is write-only: the bus floats
 }
 
 // Out implements Device for ports 0x40-0x43 and 0x61.
@@ -411,31 +543,34 @@ func (p *PIT) Out(port uint16, size int, v uint32) {
 	b := uint8(v)
 	switch port {
 	case PortPIT0, PortPIT1, PortPIT2:
-		p.ch[port-PortPIT0].write(p.now, b)
+		p.ch[port-PortPIT0].write(b)
 	case PortPITCtrl:
 		sc := b >> 6
-		if sc == 3 { // read-back: bit 5 = !COUNT, bit 4 = !STATUS, bits 3:1 counters 2:0
+		if sc == pitSCReadBack {
 			for i := range p.ch {
 				if b&(2<<i) == 0 {
 					continue
 				}
-				if b&0x10 == 0 {
-					p.ch[i].latchStatus(p.now)
+				// With both, the status is read first, then the count.
+				if b&pitReadBackStatus == 0 {
+					p.ch[i].latchStatus()
 				}
-				if b&0x20 == 0 {
-					p.ch[i].latch(p.now)
+				if b&pitReadBackCount == 0 {
+					p.ch[i].latch()
 				}
 			}
 			return
 		}
 		c := &p.ch[sc]
-		if (b>>4)&3 == rwLatch {
-			c.latch(p.now)
+		if b>>4&3 == pitRWLatch {
+			c.latch()
 			return
 		}
-		c.control(b)
+		if c.control(b) && sc == 0 {
+			p.rose0 = true
+		}
 	case PortSysCtlB:
-		p.ctlB = b & 0x0F
-		p.ch[2].setGate(p.now, b&1 != 0)
+		p.ctlB = b & sysCtlWritable
+		p.ch[2].setGate(b&sysCtlGate2 != 0)
 	}
 }

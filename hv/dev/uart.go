@@ -18,78 +18,98 @@ const (
 	uartSCR = 7
 )
 
-// Register bits (PC16550D datasheet names).
+// Register bits (National PC16550D datasheet names).
 const (
 	ierERBFI = 0x01 // received data available
 	ierETBEI = 0x02 // transmitter holding register empty
 	ierELSI  = 0x04 // receiver line status
 	ierEDSSI = 0x08 // modem status
+	ierMask  = 0x0F // bits 7:4 are always 0
 
-	iirNoInt   = 0x01
-	iirLineSt  = 0x06
-	iirRxData  = 0x04
-	iirTimeout = 0x0C
-	iirTHRE    = 0x02
-	iirModemSt = 0x00
-	iirFIFOs   = 0xC0
+	iirNoInt   = 0x01 // no interrupt pending
+	iirLineSt  = 0x06 // receiver line status (highest priority)
+	iirRxData  = 0x04 // received data available
+	iirTimeout = 0x0C // character timeout
+	iirTHRE    = 0x02 // transmitter holding register empty
+	iirModemSt = 0x00 // modem status (lowest)
+	iirIDMask  = 0x0F
+	iirFIFOs   = 0xC0 // FIFOs enabled (FCR0 = 1)
 
-	fcrEnable  = 0x01
-	fcrClearRx = 0x02
+	fcrEnable  = 0x01 // FIFO enable
+	fcrClearRx = 0x02 // receiver FIFO reset
+	fcrClearTx = 0x04 // transmitter FIFO reset
+	fcrDMA     = 0x08 // DMA mode select (RXRDY/TXRDY pins: not wired on a PC)
+	fcrTrigger = 0xC0 // receiver trigger level: 1, 4, 8, 14 bytes
 
-	lcrDLAB = 0x80
+	lcrWLS  = 0x03 // word length select: 5 + WLS bits
+	lcrDLAB = 0x80 // divisor latch access
 
 	mcrDTR  = 0x01
 	mcrRTS  = 0x02
 	mcrOUT1 = 0x04
 	mcrOUT2 = 0x08
 	mcrLOOP = 0x10
+	mcrMask = 0x1F // bits 7:5 are always 0
 
-	lsrDR   = 0x01
-	lsrOE   = 0x02
-	lsrErrs = 0x1E // OE, PE, FE, BI
-	lsrTHRE = 0x20
-	lsrTEMT = 0x40
+	lsrDR   = 0x01 // data ready
+	lsrOE   = 0x02 // overrun error
+	lsrErrs = 0x1E // OE, PE, FE, BI: cleared by reading LSR
+	lsrTHRE = 0x20 // transmitter holding register (TX FIFO) empty
+	lsrTEMT = 0x40 // transmitter empty
 
-	msrCTS = 0x10
-	msrDSR = 0x20
-	msrRI  = 0x40
-	msrDCD = 0x80
+	msrDCTS = 0x01
+	msrDDSR = 0x02
+	msrTERI = 0x04
+	msrDDCD = 0x08
+	msrCTS  = 0x10
+	msrDSR  = 0x20
+	msrRI   = 0x40
+	msrDCD  = 0x80
 )
 
-// UARTFIFOSize is the depth of the 16550A receiver FIFO.
+// UARTFIFOSize is the depth of the 16550A's receiver and transmitter FIFOs.
 const UARTFIFOSize = 16
+
+// UARTOutputSize is the capacity of the buffer that holds transmitted bytes
+// until TakeOutput takes them (a power of two).
+const UARTOutputSize = 1024
 
 // UART is a 16550A (COM1: ports 0x3F8-0x3FF, IRQ4).
 //
-// Transmission is immediate: a byte written to THR goes to the sink (or,
-// in loopback, into the receiver) during the write, so LSR always shows
-// THRE|TEMT and a THR-empty interrupt is pending again right after each
-// write. Input comes only through Receive, which the recorder logs.
+// Transmission is immediate: a byte written to THR leaves within the same
+// instant (into the output buffer, or in loopback into the receiver), so
+// the transmitter FIFO is empty whenever the guest looks, LSR shows THRE and
+// TEMT, and a THR-empty interrupt is pending again right after each write.
+// Transmitted bytes wait in a fixed buffer for TakeOutput; when it is full,
+// further bytes are dropped and counted (OutputDropped), so the guest never
+// sees the host's pace. Input comes only through PC.Receive.
 //
-// Interrupts follow the datasheet's priorities (line status, received data
-// or character timeout, THR empty, modem status) and reset conditions: the
-// THRE interrupt is raised when ETBEI is set while THR is empty (and after
-// every THR write, and after FIFOs are switched on or off), and cleared by a
-// read of IIR that reports it or by a THR write. The character-timeout
-// indication (IIR 0x0C) has no clock to wait for: in FIFO mode it is
-// reported at once whenever data below the trigger level waits.
+// Interrupts follow the PC16550D's priorities (receiver line status,
+// received data or character timeout, THR empty, modem status) and reset
+// conditions. The THRE interrupt is raised when ETBEI goes from 0 to 1 (THR
+// is always empty), when THR empties after a write and when FCR0 changes,
+// and is cleared by a read of IIR that reports it or by a THR write. The character timeout
+// (IIR 0x0C) needs a clock the UART does not have (its ports are not timed,
+// see PC.Timed): in FIFO mode it is reported at once whenever fewer bytes
+// than the trigger level wait.
 //
-// IRQ reports the IRQ4 line as a PC wires it: the chip's INTR gated by
-// MCR OUT2, and low in loopback mode (the outputs are forced inactive).
-// The modem inputs are CTS, DSR and DCD asserted, RI not (MSR 0xB0),
-// or in loopback the MCR outputs looped back (CTS=RTS, DSR=DTR, RI=OUT1,
-// DCD=OUT2), with the delta bits of MSR 3:0 set on every change.
+// The IRQ4 line is the chip's INTRPT gated by MCR OUT2, as a PC wires it,
+// and low in loopback (the outputs are forced inactive). The modem inputs
+// are CTS, DSR and DCD asserted and RI not (MSR 0xB0), or in loopback the
+// MCR outputs looped back (CTS=RTS, DSR=DTR, RI=OUT1, DCD=OUT2), with the
+// delta bits of MSR 3:0 set on every change. Bytes on the line carry the
+// LCR word length (5-8 bits; higher bits read 0). Not emulated: parity,
+// framing and break errors (the line never has them; LCR's parity, stop and
+// break bits are kept only), the baud rate (the divisor latch is kept only).
+//
+// Fields are ordered so that the struct has no padding (see PC.Digest).
 type UART struct {
-	sink func(b byte)
-	uartState
-}
-
-// uartState is everything but the sink, so Reset stores no pointer.
-type uartState struct {
-	rx     [UARTFIFOSize]byte
-	rxHead uint8
-	rxLen  uint8
-	rbr    uint8 // last byte read from the receiver
+	dropped         uint64 // transmitted bytes lost to a full output buffer
+	outHead, outLen uint16 // output ring
+	rx              [UARTFIFOSize]byte
+	outBuf          [UARTOutputSize]byte
+	rxHead, rxLen   uint8 // receiver FIFO ring
+	rbr             uint8 // last byte read from the receiver
 
 	ier, lcr, mcr, fcr, scr uint8
 	dll, dlm                uint8
@@ -97,54 +117,48 @@ type uartState struct {
 	msr                     uint8 // modem inputs (7:4) and deltas (3:0)
 	thrPending              bool  // THRE interrupt source latched
 	irq                     bool  // IRQ4 line: irqLine() after the last change
+	_                       [6]byte
 }
 
-// NewUART returns a UART in its reset state whose transmitted bytes go to
-// sink (nil drops them).
-func NewUART(sink func(b byte)) *UART {
-	u := &UART{sink: sink}
-	u.Reset()
-	return u
-}
-
-// SetSink replaces the output sink.
-func (u *UART) SetSink(sink func(b byte)) { u.sink = sink }
-
-// Reset sets the master-reset values of the datasheet (IER, FCR, LCR, MCR
-// zero; LSR 0x60; IIR 0x01), empties the receiver, and leaves the divisor
-// latch at 12 (9600 baud) as a BIOS would.
-func (u *UART) Reset() {
-	u.uartState = uartState{dll: 12, msr: msrCTS | msrDSR | msrDCD}
+// reset sets the master-reset values of the datasheet (IER, FCR, LCR, MCR
+// zero; LSR 0x60; IIR 0x01), empties the FIFOs and the output buffer, and
+// leaves the divisor latch at 12 (9600 baud) as a BIOS would.
+func (u *UART) reset() {
+	*u = UART{dll: 12, msr: msrCTS | msrDSR | msrDCD}
 	u.irq = u.irqLine()
 }
 
 func (u *UART) fifo() bool { return u.fcr&fcrEnable != 0 }
 
+// rxCap is the receiver's capacity: the FIFO, or in 16450 mode (FIFOs off)
+// the receiver buffer register alone.
 func (u *UART) rxCap() uint8 {
 	if u.fifo() {
 		return UARTFIFOSize
 	}
-	return 1 // 16450 mode: the receiver buffer register alone
+	return 1
 }
 
 func (u *UART) rxTrigger() uint8 {
 	return [4]uint8{1, 4, 8, 14}[u.fcr>>6]
 }
 
-// CanReceive reports whether Receive would take a byte now.
+// wordMask keeps the bits of a character of the LCR word length.
+func (u *UART) wordMask() uint8 { return 0xFF >> (3 - u.lcr&lcrWLS) }
+
+// CanReceive reports whether the receiver takes a byte now: not in loopback
+// (its input is disconnected) and not full.
 func (u *UART) CanReceive() bool {
 	return u.mcr&mcrLOOP == 0 && u.rxLen < u.rxCap()
 }
 
-// Receive offers one byte from the outside world (the host console, or a
-// replayed log record). It returns false, taking nothing, when the receiver
-// is full or in loopback mode (its input is disconnected): the caller keeps
-// the byte and offers it again later, so no input is lost to overrun.
-func (u *UART) Receive(b byte) bool {
+// receive takes one byte from the outside world, or returns false (the
+// caller keeps the byte and offers it later: no input is lost to overrun).
+func (u *UART) receive(b byte) bool {
 	if !u.CanReceive() {
 		return false
 	}
-	u.push(b)
+	u.push(b & u.wordMask())
 	u.irq = u.irqLine()
 	return true
 }
@@ -154,8 +168,33 @@ func (u *UART) push(b byte) {
 	u.rxLen++
 }
 
-// loopbackRx is the transmitter's shift register feeding the receiver:
-// when the receiver is full the byte is an overrun.
+// TakeOutput moves the bytes transmitted since the last call, oldest first,
+// into dst and returns how many; what does not fit stays for the next call.
+func (u *UART) TakeOutput(dst []byte) int {
+	n := min(len(dst), int(u.outLen))
+	for i := range dst[:n] {
+		dst[i] = u.outBuf[(int(u.outHead)+i)%UARTOutputSize]
+	}
+	u.outHead = uint16((int(u.outHead) + n) % UARTOutputSize)
+	u.outLen -= uint16(n)
+	return n
+}
+
+// OutputDropped returns how many transmitted bytes were lost because the
+// output buffer was full (TakeOutput not called often enough).
+func (u *UART) OutputDropped() uint64 { return u.dropped }
+
+func (u *UART) transmit(b byte) {
+	if u.outLen == UARTOutputSize {
+		u.dropped++
+		return
+	}
+	u.outBuf[(int(u.outHead)+int(u.outLen))%UARTOutputSize] = b
+	u.outLen++
+}
+
+// loopbackRx is the transmitter's shift register feeding the receiver: when
+// the receiver is full the character is an overrun.
 func (u *UART) loopbackRx(b byte) {
 	if u.rxLen < u.rxCap() {
 		u.push(b)
@@ -164,11 +203,12 @@ func (u *UART) loopbackRx(b byte) {
 	u.lsrErr |= lsrOE
 	if !u.fifo() {
 		// 16450 mode: the new character replaces the unread one.
-		u.rx[u.rxHead] = b
+		u.rx[u.rxHead%UARTFIFOSize] = b
 	}
 	// FIFO mode: the character in the shift register is lost.
 }
 
+// iir is the interrupt identification: the highest-priority pending source.
 func (u *UART) iir() uint8 {
 	id := uint8(iirNoInt)
 	switch {
@@ -190,13 +230,6 @@ func (u *UART) iir() uint8 {
 	return id
 }
 
-// IRQ reports the level of the IRQ4 line: an interrupt is pending, OUT2 is
-// set, and the UART is not in loopback. The caller compares it after each
-// access and Receive and raises or lowers PIC IRQ4 on a change. The level is
-// worked out when the state changes (In, Out, Receive, Reset), so IRQ costs
-// a load: PC checks it after every port access, not only the UART's.
-func (u *UART) IRQ() bool { return u.irq }
-
 func (u *UART) irqLine() bool {
 	return u.iir()&iirNoInt == 0 && u.mcr&(mcrOUT2|mcrLOOP) == mcrOUT2
 }
@@ -206,7 +239,7 @@ func (u *UART) lsr() uint8 {
 	if u.rxLen > 0 {
 		v |= lsrDR
 	}
-	return v
+	return v // bit 7 (error in receiver FIFO): no PE/FE/BI ever enter it
 }
 
 // setModemInputs changes MSR 7:4 and records the deltas.
@@ -215,18 +248,18 @@ func (u *UART) setModemInputs(in uint8) {
 	ch := old ^ in
 	d := uint8(0)
 	if ch&msrCTS != 0 {
-		d |= 0x01 // DCTS
+		d |= msrDCTS
 	}
 	if ch&msrDSR != 0 {
-		d |= 0x02 // DDSR
+		d |= msrDDSR
 	}
 	if old&msrRI != 0 && in&msrRI == 0 {
-		d |= 0x04 // TERI: trailing edge of ring indicator
+		d |= msrTERI // trailing edge of ring indicator
 	}
 	if ch&msrDCD != 0 {
-		d |= 0x08 // DDCD
+		d |= msrDDCD
 	}
-	u.msr = in | (u.msr&0x0F | d)
+	u.msr = in | u.msr&0x0F | d
 }
 
 func (u *UART) modemInputs() uint8 {
@@ -263,11 +296,11 @@ func (u *UART) in(port uint16) uint32 {
 			return uint32(u.dll)
 		}
 		if u.rxLen > 0 {
-			u.rbr = u.rx[u.rxHead]
+			u.rbr = u.rx[u.rxHead%UARTFIFOSize]
 			u.rxHead = (u.rxHead + 1) % UARTFIFOSize
 			u.rxLen--
 		}
-		return uint32(u.rbr)
+		return uint32(u.rbr) // empty: the last character again
 	case uartIER:
 		if u.lcr&lcrDLAB != 0 {
 			return uint32(u.dlm)
@@ -275,7 +308,7 @@ func (u *UART) in(port uint16) uint32 {
 		return uint32(u.ier)
 	case uartIIR:
 		v := u.iir()
-		if v&0x0F == iirTHRE {
+		if v&iirIDMask == iirTHRE {
 			u.thrPending = false // reading IIR that reports THRE clears it
 		}
 		return uint32(v)
@@ -308,10 +341,11 @@ func (u *UART) out(port uint16, b uint8) {
 			u.dll = b
 			return
 		}
+		b &= u.wordMask()
 		if u.mcr&mcrLOOP != 0 {
-			u.loopbackRx(b)
-		} else if u.sink != nil {
-			u.sink(b)
+			u.loopbackRx(b) // the output pin stays marking
+		} else {
+			u.transmit(b)
 		}
 		// The write cleared THRE; the byte left at once, so THR is empty
 		// again and the THRE interrupt is pending anew.
@@ -322,14 +356,16 @@ func (u *UART) out(port uint16, b uint8) {
 			return
 		}
 		old := u.ier
-		u.ier = b & 0x0F // bits 7:4 are always 0 on a 16550A
+		u.ier = b & ierMask
 		if u.ier&ierETBEI != 0 && old&ierETBEI == 0 {
 			u.thrPending = true // THR is always empty
 		}
 	case uartIIR: // FCR
+		// Changing FCR0 clears both FIFOs (the transmitter's is always
+		// empty already, as fcrClearTx finds it), and "the transmitter
+		// interrupt after changing FCR0 will be immediate, if it is
+		// enabled" (PC16550D, "FIFO Interrupt Mode Operation").
 		if (b^u.fcr)&fcrEnable != 0 {
-			// Switching FIFO mode clears the FIFOs; the first THRE
-			// interrupt after it is immediate.
 			u.rxHead, u.rxLen = 0, 0
 			u.thrPending = true
 		}
@@ -340,14 +376,14 @@ func (u *UART) out(port uint16, b uint8) {
 		if b&fcrClearRx != 0 {
 			u.rxHead, u.rxLen = 0, 0
 		}
-		u.fcr = b & 0xC9 // trigger level, DMA mode select, enable
+		u.fcr = b & (fcrEnable | fcrDMA | fcrTrigger)
 	case uartLCR:
 		u.lcr = b
 	case uartMCR:
-		u.mcr = b & 0x1F // bits 7:5 are always 0 on a 16550A
+		u.mcr = b & mcrMask
 		u.setModemInputs(u.modemInputs())
 	case uartLSR, uartMSR:
-		// Read-only in practice (the datasheet advises against writes).
+		// Factory test registers: the datasheet advises against writes.
 	case uartSCR:
 		u.scr = b
 	}
