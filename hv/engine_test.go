@@ -30,7 +30,7 @@ func testPair(t *testing.T, records int, lag replay.Lag, hook Corruption) (p, b 
 
 func testVM(name string, in Inputs) *VM {
 	v := &VM{cfg: Config{Name: name}, in: in}
-	v.pc.Init2(fixedTestRTC)
+	v.pc.Init(fixedTestRTC)
 	v.out.init(name)
 	return v
 }

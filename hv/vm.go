@@ -190,7 +190,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	}
 	v.out.init(cfg.Name)
 	v.out.mute = cfg.Mute
-	v.pc.Init2(cfg.RTCBase)
+	v.pc.Init(cfg.RTCBase)
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
 	initFX(v.regs.GuestFX)
