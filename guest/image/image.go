@@ -305,10 +305,7 @@ func Load(ram []byte, s Spec) (Entry, Report, error) {
 	if err != nil {
 		return Entry{}, Report{}, named(err, s.Name)
 	}
-	e.RFLAGS = rflagsReserved
-	if e.RSP == 0 {
-		e.RSP = stackTop
-	}
+	e.RFLAGS, e.RSP = rflagsReserved, stackTop
 	r := Report{Format: f, Regions: m.sortedRegions(), Notes: m.notes}
 	r.Entry = fmt.Sprintf("%s at %#x", e.Mode, e.RIP)
 	return e, r, nil

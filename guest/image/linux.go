@@ -31,7 +31,6 @@ const (
 	bpE820Entries     = 0x1E8 // u8
 	bpVidMode         = 0x1FA // u16
 	bpE820Table       = 0x2D0 // 20-byte entries: addr u64, size u64, type u32
-	bpE820Max         = 128   // E820_MAX_ENTRIES_ZEROPAGE
 	bootFlagValue     = 0xAA55
 	hdrMagicValue     = "HdrS"
 	minVersion        = 0x020A // 2.10: pref_address, init_size
