@@ -18,6 +18,37 @@ import (
 // CmdLine returns the multiboot command line.
 func CmdLine() string { return string(bootInfo.cmdline[:bootInfo.cmdlen]) }
 
+// Module is a multiboot module the loader placed in memory (GRUB's
+// `module` lines, QEMU's -initrd list), kept out of the frame allocator:
+// its bytes stay as the loader left them.
+type Module struct {
+	Cmdline    string // the module's string: the file name, then its arguments
+	Base, Size uint64 // host-physical, identity-mapped
+}
+
+// Bytes returns the module's contents, in place (identity-mapped); writes
+// change the module.
+func (m Module) Bytes() []byte {
+	if m.Size == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(m.Base))), m.Size)
+}
+
+// Modules returns the modules in the loader's order, without those boot
+// could not keep (its boot line says IGNORED).
+func Modules() []Module {
+	var ms []Module
+	for i := 0; i < bootInfo.nmods; i++ {
+		m := &bootInfo.mods[i]
+		if m.below1M || m.overlap {
+			continue
+		}
+		ms = append(ms, Module{Cmdline: string(moduleString(i)), Base: m.start, Size: m.end - m.start})
+	}
+	return ms
+}
+
 // NumCPU returns the number of CPUs running the scheduler.
 func NumCPU() int { return ncpu }
 

@@ -155,10 +155,13 @@ func initPIC() {
 // initMemory collects free RAM, reserves the guest regions, and switches to
 // the kernel's page tables.
 func initMemory() bool {
-	holes := [...]memRange{
-		{0, 1 << 20},
-		{imageStart, uint64(imageEnd())},
-	}
+	// Holes: the low megabyte, the image, and the multiboot modules, which
+	// stay where the loader put them until the hypervisor copies them.
+	var holes [2 + maxModules]memRange
+	holes[0] = memRange{0, 1 << 20}
+	holes[1] = memRange{imageStart, uint64(imageEnd())}
+	nholes := 2 + keepModules(holes[2:])
+	printModules()
 	var top uint64
 	for i := 0; i < bootInfo.nram; i++ {
 		r := bootInfo.ram[i]
@@ -166,7 +169,7 @@ func initMemory() bool {
 		if r.end > top {
 			top = r.end
 		}
-		physAddRange(r.start, r.end, holes[:])
+		physAddRange(r.start, r.end, holes[:nholes])
 	}
 	phys.top = top
 	nxEnabled = hasNX

@@ -5,6 +5,7 @@
 package selftest
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"runtime"
@@ -47,6 +48,7 @@ func Run(w io.Writer) int {
 	threadTime(r)
 
 	vdso(r)
+	modules(r)
 	st := boot.ReadStats()
 	r.check("syscalls", st.Unimplemented == 0, "%d system calls, %d unimplemented", st.Syscalls, st.Unimplemented)
 	if r.failed > 0 {
@@ -238,4 +240,32 @@ func vdso(r *result) {
 	} else {
 		r.check("vdso", calls >= n, "vdso=off: %d time.Now calls made %d system calls", n, calls)
 	}
+}
+
+// modules takes 16 MiB of physical frames (zeroed by the allocator, and
+// contiguous, so they come from the first free range past the low ones,
+// where QEMU puts the modules right after the image), then prints each
+// multiboot module's string, place, size and SHA-256: the emulator tests
+// compare it with the file's, so the bytes must have survived the runtime's
+// frames, these and the guest RAM reservation. The check fails if a module
+// overlaps guest RAM or the frames.
+func modules(r *result) {
+	const grabPages = 4096
+	grab, err := boot.AllocPhys(grabPages, 4096)
+	if err != nil {
+		r.check("modules", false, "%v", err)
+		return
+	}
+	mods := boot.Modules()
+	primary, backup := boot.GuestRAM()
+	overlaps := 0
+	for i, m := range mods {
+		fmt.Fprintf(r.w, "selftest: module %d: %s: %d bytes at %#x, sha256 %x\n", i, m.Cmdline, m.Size, m.Base, sha256.Sum256(m.Bytes()))
+		for _, g := range []boot.GuestRegion{primary, backup, {Base: grab, Size: grabPages * 4096}} {
+			if m.Base < g.Base+g.Size && g.Base < m.Base+m.Size {
+				overlaps++
+			}
+		}
+	}
+	r.check("modules", overlaps == 0, "%d module(s); %d overlap guest RAM or the 16 MiB of frames at %#x", len(mods), overlaps, grab)
 }

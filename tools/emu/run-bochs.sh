@@ -3,7 +3,7 @@
 # deterministic clock) from a GRUB ISO carrying the command line, with a
 # hard timeout; judge the run by markers in the serial log.
 #   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N]
-#                [-log FILE] [-show] [-input FILE [-after MARKER]]
+#                [-log FILE] [-show] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]...
 # -expect may be repeated; every marker must appear. The image reports its
 # exit status on the console ("boot: exit status N"; Bochs' own status says
 # nothing): with -expect or -status the run passes only if it is N (default
@@ -11,9 +11,15 @@
 # exits with the image's status, so the caller gets the pair's verdict.
 # -show prints the serial log as it grows (for make run). -input types FILE
 # into COM1 (what a user at the console types), once MARKER has appeared.
+# Each -module copies FILE into the ISO's /boot and adds a GRUB line
+# "module /boot/NAME NAME ARGS" (NAME: FILE's base name): GRUB 2 gives a
+# module only the words after its path as its string, so NAME is repeated
+# for the image to find the module by name ("NAME ARGS", as QEMU gives
+# "FILE ARGS").
 set -u
 img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512 want_status=
 expects=()
+modules=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-img) img=$2; shift ;;
@@ -27,6 +33,7 @@ while [ $# -gt 0 ]; do
 	-input) input=$2; shift ;;
 	-after) after=$2; shift ;;
 	-show) show=1 ;;
+	-module) modules+=("$2"); shift ;;
 	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -36,12 +43,25 @@ work=$(mktemp -d build/bochs.XXXXXX)
 [ -n "$log" ] || log=build/bochs.log
 mkdir -p "$work/iso/boot/grub"
 cp "$img" "$work/iso/boot/hindsight.img"
+modlines=""
+for m in "${modules[@]}"; do
+	f=${m%% *} args=""
+	[ "$f" = "$m" ] || args=" ${m#* }"
+	name=$(basename "$f")
+	if [ ! -r "$f" ] || [ "$name" = hindsight.img ] || [ -e "$work/iso/boot/$name" ]; then
+		echo "run-bochs.sh: -module $m: cannot read $f, or its name is taken in /boot" >&2
+		exit 2
+	fi
+	cp "$f" "$work/iso/boot/$name"
+	modlines="$modlines	module /boot/$name $name$args
+"
+done
 cat >"$work/iso/boot/grub/grub.cfg" <<CFG
 set timeout=0
 set default=0
 menuentry "hindsight" {
 	multiboot /boot/hindsight.img $cmdline
-	boot
+$modlines	boot
 }
 CFG
 if ! grub-mkrescue -o "$work/boot.iso" "$work/iso" >"$work/grub.log" 2>&1; then
