@@ -257,11 +257,11 @@ func modules(r *result) {
 		return
 	}
 	mods := boot.Modules()
-	primary, backup := boot.GuestRAM()
+	guests := boot.GuestMemory()
 	overlaps := 0
 	for i, m := range mods {
 		fmt.Fprintf(r.w, "selftest: module %d: %s: %d bytes at %#x, sha256 %x\n", i, m.Cmdline, m.Size, m.Base, sha256.Sum256(m.Bytes()))
-		for _, g := range []boot.GuestRegion{primary, backup, {Base: grab, Size: grabPages * 4096}} {
+		for _, g := range []boot.GuestRegion{guests, {Base: grab, Size: grabPages * 4096}} {
 			if m.Base < g.Base+g.Size && g.Base < m.Base+m.Size {
 				overlaps++
 			}
