@@ -49,7 +49,7 @@ test: test-host test-machine
 # cache cannot see change.
 test-host:
 	$(GO) test -count=1 ./...
-	$(GO) test -race -count=1 ./ringbuf/ ./hv/replay/ ./hv/
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./ringbuf/ ./hv/replay/ ./hv/
 
 test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs
 

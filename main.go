@@ -15,6 +15,7 @@ import (
 
 	"hindsight/boot"
 	"hindsight/boot/selftest"
+	"hindsight/guest/image"
 	"hindsight/guest/testguest"
 	"hindsight/hv"
 	"hindsight/vmx"
@@ -89,22 +90,25 @@ func run(opts map[string]string) int {
 	}
 	half := mem.Size / 2 &^ (2<<20 - 1)
 	ram0, ram1 := boot.GuestRegion{Base: mem.Base, Size: half}, boot.GuestRegion{Base: mem.Base + half, Size: half}
+	test := func(mode, arg uint64) image.Spec {
+		return image.Spec{Name: "test guest", Format: image.Flat64, Kernel: testguest.Image, Args: [2]uint64{mode, arg}}
+	}
 	cfgs := []hv.Config{
-		{Name: "vm0", CPU: 0, RAM: ram0, Image: testguest.Image, RDI: testguest.ModeBringUp},
-		{Name: "vm1", CPU: 1, RAM: ram1, Image: testguest.Image, RDI: testguest.ModeBringUp},
+		{Name: "vm0", CPU: 0, RAM: ram0, Guest: test(testguest.ModeBringUp, 0)},
+		{Name: "vm1", CPU: 1, RAM: ram1, Guest: test(testguest.ModeBringUp, 0)},
 	}
 	switch opts["vmtest"] {
 	case "bringup":
 	case "triplefault": // the VM on CPU1 triple-faults; the one on CPU0 must finish
-		cfgs[1].RDI = testguest.ModeTripleFault
+		cfgs[1].Guest = test(testguest.ModeTripleFault, 0)
 	case "halt": // the VM on CPU1 ends with CLI; HLT
-		cfgs[1].RDI = testguest.ModeHalt
+		cfgs[1].Guest = test(testguest.ModeHalt, 0)
 	case "badguest": // invalid guest state on CPU1: CS with L=1 and D=1
 		cfgs[1].Corrupt = func(g *vmx.GuestState) { g.CS.AR |= vmx.ARDB }
 	case "policy": // unmodelled port and MSR on CPU1; CPU0 runs the bring-up guest
-		cfgs[1].RDI = testguest.ModePolicy
+		cfgs[1].Guest = test(testguest.ModePolicy, 0)
 	case "hostexit": // the host ends on CPU0 while CPU1 runs a guest: the NMI that stops CPU1 arrives in the guest
-		cfgs[1].RDI = testguest.ModeSpin
+		cfgs[1].Guest = test(testguest.ModeSpin, 0)
 		go func() {
 			boot.Pin(0)
 			time.Sleep(300 * time.Millisecond)
@@ -112,7 +116,7 @@ func run(opts map[string]string) int {
 			os.Exit(3) // unlike a panic, no signal pulls CPU1 out of the guest first
 		}()
 	case "nmi": // NMIs sent to CPU1 while its guest runs: each is the host's, and the guest goes on
-		cfgs[1].RSI = 3_000_000 // ten times the default: long enough for CPU0 to send many (make vmtest-bochs: NMISUM)
+		cfgs[1].Guest = test(testguest.ModeBringUp, 3_000_000) // ten times the default: long enough for CPU0 to send many (make vmtest-bochs: NMISUM)
 		var done atomic.Bool
 		defer done.Store(true)
 		go func() {
@@ -128,7 +132,8 @@ func run(opts map[string]string) int {
 			}
 		}()
 	case "exitbench": // exit round-trip cost, on CPU0 alone
-		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: ram0, Image: hv.ExitBenchImage(), TimeExits: true}}
+		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: ram0, TimeExits: true,
+			Guest: image.Spec{Name: "exit benchmark", Format: image.Flat64, Kernel: hv.ExitBenchImage()}}}
 	default:
 		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, hostexit, nmi, bringup, triplefault, halt, badguest, policy, exitbench)\n", opts["vmtest"])
 		return 1

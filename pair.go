@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hindsight/boot"
+	"hindsight/guest/image"
 	"hindsight/guest/testguest"
 	"hindsight/hv"
 	"hindsight/hv/replay"
@@ -22,6 +23,7 @@ type pairOptions struct {
 	cfg        hv.PairConfig
 	status     time.Duration // status line period
 	mode, arg  uint64        // the test guest's mode and parameter
+	testOpts   []string      // the test guest's options given (they conflict with guest=)
 	realRTC    bool
 	corrupt    string // the corrupt= option as given, for the summary
 }
@@ -47,6 +49,9 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 	}
 	num := func(key string, dst *uint64) {
 		if s, ok := opts[key]; ok {
+			if key == "iterations" || key == "rounds" || key == "divisor" {
+				p.testOpts = append(p.testOpts, key+"=")
+			}
 			n, e := strconv.ParseUint(s, 0, 64)
 			if e != nil {
 				fail("%s=%s: want a number", key, s)
@@ -61,6 +66,9 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 	num("iterations", &p.arg)
 	num("rounds", &rounds)
 	num("divisor", &divisor)
+	if _, ok := opts["mode"]; ok {
+		p.testOpts = append(p.testOpts, "mode=")
+	}
 	switch s := opts["mode"]; s {
 	case "", "replay":
 		p.mode = testguest.ModeReplay
@@ -104,6 +112,7 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		}
 		c.PrimaryCPU, c.BackupCPU = x, y
 	}
+	c.Trace = opts["trace"] == "exits"
 	if s, ok := opts["status"]; ok {
 		d, e := time.ParseDuration(s)
 		if e != nil {
@@ -159,7 +168,10 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	}
 	c := &p.cfg
 	c.Memory = boot.GuestMemory()
-	c.Image, c.RDI, c.RSI = testguest.Image, p.mode, p.arg
+	if c.Guest, err = guestSpec(p); err != nil {
+		printErr(err)
+		return 1
+	}
 	c.Console = true
 	pair, err := m.NewPair(*c)
 	if err != nil {
@@ -174,6 +186,7 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	if p.realRTC {
 		rtc = "real"
 	}
+	printLoaded(pair.Primary.Loaded)
 	fmt.Printf("hv: clock: %v (%s)\n", pair.Clock, pair.ClockWhy)
 	if pr := pair.Probes; pr[0].MTF || pr[1].MTF {
 		fmt.Println("hv: monitor trap flag: probed, exits after one instruction")
@@ -261,7 +274,10 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 	}
 	c := &p.cfg
 	c.Memory = boot.GuestMemory()
-	c.Image, c.RDI, c.RSI = testguest.Image, p.mode, p.arg
+	if c.Guest, err = guestSpec(p); err != nil {
+		printErr(err)
+		return 1
+	}
 	c.Account, c.MutePrimary = true, true
 	pair, err := m.NewPair(*c)
 	if err != nil {
@@ -269,8 +285,8 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		return 1
 	}
 	soloRAM := boot.GuestRegion{Base: c.Memory.Base, Size: c.Memory.Size / 2 &^ (2<<20 - 1)}
-	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: c.PrimaryCPU, RAM: soloRAM, Image: c.Image,
-		RDI: c.RDI, RSI: c.RSI, RTCBase: c.RTCBase, Mute: true, Account: true, Clock: pair.Clock})
+	solo, err := m.NewVM(hv.Config{Name: "solo", CPU: c.PrimaryCPU, RAM: soloRAM, Guest: c.Guest,
+		RTCBase: c.RTCBase, Mute: true, Account: true, Clock: pair.Clock})
 	if err != nil {
 		printErr(err)
 		return 1
@@ -305,4 +321,37 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
 	fmt.Printf("bench: done (verdict %v)\n", verdict.Kind)
 	return 0
+}
+
+// guestSpec is the guest the command line names (guest=, initrd=,
+// guestmods=: package guest/image), loaded from the multiboot modules, or
+// the built-in test guest in the mode the pair options chose.
+func guestSpec(p pairOptions) (image.Spec, error) {
+	choice, err := image.ParseChoice(boot.CmdLine())
+	if err != nil {
+		return image.Spec{}, err
+	}
+	if choice.Embedded() {
+		return image.Spec{Name: "test guest", Format: image.Flat64, Kernel: testguest.Image, Args: [2]uint64{p.mode, p.arg}}, nil
+	}
+	if len(p.testOpts) > 0 {
+		return image.Spec{}, fmt.Errorf("%s are options of the built-in test guest; guest=%s runs that module instead",
+			strings.Join(p.testOpts, ", "), choice.Guest)
+	}
+	var mods []image.Module
+	for _, m := range boot.Modules() {
+		mods = append(mods, image.Module{Cmdline: m.Cmdline, Data: m.Bytes()})
+	}
+	return choice.Spec(mods)
+}
+
+// printLoaded says what the loader put where.
+func printLoaded(r image.Report) {
+	fmt.Printf("hv: guest: %v, entry %s\n", r.Format, r.Entry)
+	for _, reg := range r.Regions {
+		fmt.Printf("hv: guest: %v\n", reg)
+	}
+	for _, n := range r.Notes {
+		fmt.Printf("hv: guest: note: %s\n", n)
+	}
 }

@@ -199,6 +199,17 @@ func SendNMI(cpu int) error {
 	return nil
 }
 
+// PokeSelf disables interrupts on the calling CPU and sends it an
+// interrupt whose handler does nothing (the scheduler's wakeup vector),
+// which stays pending until interrupts are enabled again: the clock's
+// self-test uses it to have a host interrupt waiting the moment a guest is
+// entered (vmx.Enter enables interrupts once the guest exits). Only VMX
+// instructions may come between. Precondition: the caller is pinned.
+func PokeSelf() {
+	cli()
+	lapic.SendIPI(thisCPU().apicID, vecWakeup)
+}
+
 // DeliverNMI runs the host's NMI handler on the caller's CPU: a VM exit
 // caused by an NMI (with "NMI exiting") consumed it, and the host must
 // still see it. While the host is stopping after a fatal error the CPU

@@ -16,11 +16,17 @@ import (
 //	        VMX-preemption timer counts at the TSC's rate (rate 0) and
 //	        fires between slices. With every VM entry the last
 //	        instruction of its slice (vmx.GuestRegs.Slices), a guest runs
-//	        whole slices, every asynchronous exit comes at a slice
-//	        boundary, and entry value V less the saved value S counts the
-//	        slices: the guest ran V - S - 5 instructions (the entry's own
-//	        slice ends before the guest starts). A backup stops at exactly
-//	        n more instructions with V = n + 5. Proven at boot by
+//	        whole slices, and entry value V less the saved value S counts
+//	        the slices up to the exit's: the guest ran V - S - 5
+//	        instructions before that slice (the entry's own slice ends
+//	        before the guest starts). Exits come at a slice's start but
+//	        for one: Bochs holds a host interrupt back while the guest has
+//	        IF=0 (it masks the event at entry, before it counts the CPU as
+//	        in the guest) and lets it through, mid-slice, at the guest's
+//	        next CLI, STI or POPF; so the exit stub also measures where in
+//	        its slice the exit fell (vmx.SliceOffset), and the count adds
+//	        the guest instructions that ran there. A backup stops at
+//	        exactly n more instructions with V = n + 5. Proven at boot by
 //	        probeSlices, refused where it fails.
 //	branch  retired branches in guest mode, from a performance counter
 //	        (clock_pmu.go).
@@ -120,10 +126,12 @@ func (c *sliceCounter) arm(ticks, progress, stop uint64) uint32 {
 
 func (c *sliceCounter) elapsed(v *VM) uint64 {
 	s, _ := vmx.VMREAD(vmx.PreemptionTimerValue)
-	if ran := c.armed - s; s <= c.armed && ran >= sliceUnit {
-		return ran - sliceUnit
+	extra, ok := vmx.SliceOffset(v.regs.Phase)
+	if !ok || s > c.armed || c.armed-s < sliceUnit {
+		v.endVM(causeClockLost, s, c.armed)
+		return 0
 	}
-	return 0
+	return c.armed - s - sliceUnit + extra
 }
 
 func (c *sliceCounter) exact() bool    { return true }

@@ -3,8 +3,8 @@ package hv
 // CPUID as guests see it. Every guest CPUID exits; the hypervisor runs the
 // real instruction and edits the result by this table, so that
 //   - the guest sees no feature the hypervisor does not virtualize (VMX,
-//     the local APIC, x2APIC, TSC deadline, XSAVE/AVX state, PMU, RDTSCP,
-//     RDRAND/RDSEED, TSX),
+//     SMX, MONITOR/MWAIT, the local APIC, x2APIC, TSC deadline, XSAVE/AVX
+//     state, PMU, RDTSCP, RDRAND/RDSEED, TSX, protection keys, CET),
 //   - the answer is the same on every core (APIC IDs read as 0), so a
 //     backup replaying on another core sees the primary's values,
 //   - the hypervisor is visible: CPUID.1:ECX[31] and leaf 0x40000000.
@@ -21,13 +21,21 @@ type cpuidMask struct {
 }
 
 var cpuidMasks = [...]cpuidMask{
-	// Leaf 1: EBX[31:24] initial APIC ID; ECX: VMX 5, SMX 6, x2APIC 21,
-	// TSC-deadline 24, XSAVE 26, OSXSAVE 27, AVX 28, RDRAND 30; EDX: APIC 9.
-	{leaf: 1, ebx: 0xFF000000, ecx: 1<<5 | 1<<6 | 1<<21 | 1<<24 | 1<<26 | 1<<27 | 1<<28 | 1<<30, edx: 1 << 9},
-	// Leaf 7 subleaf 0: EBX: SGX 2, HLE 4, AVX2 5, RTM 11, PQM 12, MPX 14,
-	// PQE 15, AVX-512 16/17/21/26/27/28/30/31, RDSEED 18, PT 25; ECX, EDX:
+	// Leaf 1: EBX[31:24] initial APIC ID; ECX: MONITOR/MWAIT 3, VMX 5,
+	// SMX 6, EST 7, TM2 8, xTPR 14, PDCM 15, x2APIC 21, TSC-deadline 24,
+	// XSAVE 26, OSXSAVE 27, AVX 28, RDRAND 30; EDX: MCE 7, APIC 9, MCA 14,
+	// DS 21, ACPI thermal 22, TM 29, PBE 31 (each of these but the
+	// instruction sets comes with MSRs the hypervisor does not model).
+	{leaf: 1, ebx: 0xFF000000, ecx: 1<<3 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<14 | 1<<15 | 1<<21 | 1<<24 | 1<<26 | 1<<27 | 1<<28 | 1<<30,
+		edx: 1<<7 | 1<<9 | 1<<14 | 1<<21 | 1<<22 | 1<<29 | 1<<31},
+	// Leaf 6: thermal and power management (MSRs only).
+	{leaf: 6, eax: 0xFFFFFFFF, ebx: 0xFFFFFFFF, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},
+	// Leaf 7 subleaf 0: EBX: TSC_ADJUST 1 (an MSR: the guest's TSC is the
+	// hypervisor's), SGX 2, HLE 4, AVX2 5, INVPCID 10 (#UD in a guest
+	// without the "enable INVPCID" control), RTM 11, PQM 12, MPX 14, PQE 15,
+	// AVX-512 16/17/21/26/27/28/30/31, RDSEED 18, PT 25; ECX, EDX:
 	// everything (PKU, WAITPKG, CET, AMX and newer need support we lack).
-	{leaf: 7, eax: 0xFFFFFFFF, ebx: 1<<2 | 1<<4 | 1<<5 | 1<<11 | 1<<12 | 1<<14 | 1<<15 | 1<<16 | 1<<17 | 1<<18 |
+	{leaf: 7, eax: 0xFFFFFFFF, ebx: 1<<1 | 1<<2 | 1<<4 | 1<<5 | 1<<10 | 1<<11 | 1<<12 | 1<<14 | 1<<15 | 1<<16 | 1<<17 | 1<<18 |
 		1<<21 | 1<<25 | 1<<26 | 1<<27 | 1<<28 | 1<<30 | 1<<31, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},
 	// Leaf 0xA: architectural performance monitoring (not virtualized).
 	{leaf: 0xA, eax: 0xFFFFFFFF, ebx: 0xFFFFFFFF, ecx: 0xFFFFFFFF, edx: 0xFFFFFFFF},

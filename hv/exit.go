@@ -25,6 +25,7 @@ const (
 	causeEntryFailed // exit reason with bit 31: invalid guest state, MSR loading, machine check
 	causeEntryInsn   // VMLAUNCH/VMRESUME failed as an instruction
 	causeSetup       // the VM could not be set up on its CPU
+	causeClockLost   // the slice clock found no slices at an exit
 	causeStopped     // the host asked it to stop
 
 	causeDivergence   // Backup: execution no longer matches the log
@@ -44,7 +45,7 @@ func (c cause) endCause() replay.EndCause {
 		return replay.EndHalted
 	case causeEPTViolation, causeUnhandledExit, causeUnsupportedIO:
 		return replay.EndUnhandled
-	case causeEntryFailed, causeEntryInsn, causeSetup:
+	case causeEntryFailed, causeEntryInsn, causeSetup, causeClockLost:
 		return replay.EndEntryFailed
 	}
 	return replay.EndStopped
@@ -62,7 +63,7 @@ type endInfo struct {
 func (v *VM) endVM(c cause, info0, info1 uint64) {
 	v.end.cause, v.end.info = c, [2]uint64{info0, info1}
 	v.end.state = Stopped
-	if c == causeEntryFailed || c == causeEntryInsn || c == causeSetup {
+	if c == causeEntryFailed || c == causeEntryInsn || c == causeSetup || c == causeClockLost {
 		v.end.state = Failed
 	}
 }
@@ -74,6 +75,13 @@ func (v *VM) endVM(c cause, info0, info1 uint64) {
 // where the clock counts it exactly they are landmarks too, at which the
 // inputs may act.
 func (v *VM) handleExit() {
+	v.dispatch()
+	if v.cfg.Trace {
+		v.traceExit()
+	}
+}
+
+func (v *VM) dispatch() {
 	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
@@ -84,6 +92,7 @@ func (v *VM) handleExit() {
 	if int(basic) < len(v.stats.ExitsBy) {
 		v.stats.ExitsBy[basic]++
 	}
+
 	if !synchronous(basic) {
 		v.asyncExit(basic)
 		return
@@ -105,9 +114,18 @@ func (v *VM) handleExit() {
 		v.rdtsc()
 	case vmx.ReasonRDMSR, vmx.ReasonWRMSR:
 		v.msr(basic == vmx.ReasonWRMSR)
-	case vmx.ReasonRDRAND, vmx.ReasonRDSEED:
-		// Hidden in CPUID and not logged: #UD, as on a CPU without them.
+	case vmx.ReasonCRAccess:
+		v.crAccess()
+	case vmx.ReasonRDRAND, vmx.ReasonRDSEED, vmx.ReasonXSETBV, vmx.ReasonGETSEC, vmx.ReasonMONITOR, vmx.ReasonMWAIT,
+		vmx.ReasonVMCALL, vmx.ReasonVMCLEAR, vmx.ReasonVMLAUNCH, vmx.ReasonVMPTRLD, vmx.ReasonVMPTRST,
+		vmx.ReasonVMREAD, vmx.ReasonVMRESUME, vmx.ReasonVMWRITE, vmx.ReasonVMXOFF, vmx.ReasonVMXON,
+		vmx.ReasonINVEPT, vmx.ReasonINVVPID, vmx.ReasonVMFUNC:
+		// Features CPUID hides (RDRAND, RDSEED, XSAVE, SMX, MONITOR/MWAIT,
+		// VMX): #UD, as on a processor without them; nothing to log.
 		v.injectException(vmx.VectorUD, 0, false)
+	case vmx.ReasonINVD:
+		// Caches are coherent here: nothing to invalidate.
+		v.skip()
 	case vmx.ReasonRDPMC:
 		// No performance counters are exposed (CPUID leaf 0xA is hidden):
 		// every counter index is invalid, #GP(0) (SDM Vol. 2B, RDPMC).
@@ -142,6 +160,9 @@ func synchronous(r vmx.BasicExitReason) bool {
 // asyncExit handles an exit the guest did not cause.
 func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 	v.count += v.clock.elapsed(v)
+	if v.end.cause != causeNone {
+		return
+	}
 	if basic == vmx.ReasonExceptionOrNMI {
 		// With "NMI exiting" an NMI that arrives in the guest is the
 		// host's (SDM Vol. 3C §26.2, §27.1): run its handler, which parks
@@ -333,32 +354,10 @@ func (v *VM) hlt() {
 	v.in.halt(v)
 }
 
-// msr applies the stated policy for model-specific registers: none is
-// modelled yet, so RDMSR and WRMSR raise #GP(0) in the guest, as for an MSR
-// the processor does not have, with one log line per MSR number.
-func (v *VM) msr(write bool) {
-	v.stats.MSRFaults++
-	msr := uint32(v.regs.RCX)
-	if v.msrLogged < uint32(len(v.msrSeen)) && !v.sawMSR(msr) {
-		v.msrSeen[v.msrLogged] = msr
-		v.msrLogged++
-		var l logLine
-		l.str("hv: ").str(v.cfg.Name)
-		if write {
-			l.str(": WRMSR ")
-		} else {
-			l.str(": RDMSR ")
-		}
-		l.hex(uint64(msr)).str(" at rip ").hex(v.rip()).str(": not modelled, #GP(0) injected (logged once per MSR)").write()
-	}
-	v.injectException(vmx.VectorGP, 0, true)
-}
-
-func (v *VM) sawMSR(msr uint32) bool {
-	for _, m := range v.msrSeen[:v.msrLogged] {
-		if m == msr {
-			return true
-		}
-	}
-	return false
+// traceExit logs an exit once handled (trace=exits): the landmark it made
+// or passed, the reason, the RIP.
+func (v *VM) traceExit() {
+	var l logLine
+	l.str("hv: ").str(v.cfg.Name).str(": exit #").dec(v.seq).str("+").dec(v.count).str(" reason ").dec(uint64(vmx.ExitReason(v.regs.ExitReason).Basic())).str(" rip ").hex(v.rip())
+	l.str(" rcx ").hex(v.regs.RCX).write()
 }

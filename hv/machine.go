@@ -28,18 +28,20 @@ type Machine struct {
 
 const quantumNs = 10_000_000
 
-// Controls every VM runs with (SDM Vol. 3C §25.6-25.8 names). Port I/O and
-// MSR accesses all exit (bitmaps of ones): a port or MSR the hypervisor
-// does not model meets a stated policy rather than the real hardware.
+// Controls every VM runs with (SDM Vol. 3C §25.6-25.8 names). Port I/O
+// always exits (a bitmap of ones): a port the hypervisor does not model
+// meets a stated policy rather than the real hardware; so does every MSR
+// but those whose guest values VT-x keeps apart (msr.go).
 const (
 	pinWant = vmx.PinBasedExternalInterruptExiting | vmx.PinBasedNMIExiting |
 		vmx.PinBasedActivatePreemptionTimer
 	procWant = vmx.ProcBasedHLTExiting | vmx.ProcBasedRDTSCExiting | vmx.ProcBasedPAUSEExiting |
+		vmx.ProcBasedMWAITExiting | vmx.ProcBasedMONITORExiting |
 		vmx.ProcBasedUseIOBitmaps | vmx.ProcBasedUseMSRBitmaps |
 		vmx.ProcBasedActivateSecondaryControls
 	proc2Want = vmx.ProcBased2EnableEPT | vmx.ProcBased2UnrestrictedGuest
-	exitWant  = vmx.ExitHostAddressSpaceSize | vmx.ExitSaveEFER | vmx.ExitLoadEFER
-	entryWant = vmx.EntryIA32eModeGuest | vmx.EntryLoadEFER
+	exitWant  = vmx.ExitHostAddressSpaceSize | vmx.ExitSaveEFER | vmx.ExitLoadEFER | vmx.ExitSavePAT | vmx.ExitLoadPAT
+	entryWant = vmx.EntryIA32eModeGuest | vmx.EntryLoadEFER | vmx.EntryLoadPAT
 
 	// Where the CPU has them: RDPMC, RDRAND and RDSEED would otherwise give
 	// a guest values nobody logs (they are hidden in CPUID, but a guest may
@@ -93,6 +95,7 @@ func NewMachine() (*Machine, error) {
 			b[i] = 0xFF
 		}
 	}
+	allowMSRs(physBytes(c.MSRBitmap, 4096))
 	return m, nil
 }
 
@@ -113,7 +116,7 @@ func (m *Machine) enableVMX() error {
 	if write {
 		msr.Write(vmx.IA32_FEATURE_CONTROL, fc)
 	}
-	boot.SetCR0CR4(m.Caps.FixCR0(h.CR0), m.Caps.FixCR4(h.CR4|cr4VMXE))
+	boot.SetCR0CR4(m.Caps.FixCR0(h.CR0), m.Caps.FixCR4(h.CR4|vmx.CR4VMXE))
 	region, err := m.newRegion()
 	if err != nil {
 		return err
@@ -124,8 +127,6 @@ func (m *Machine) enableVMX() error {
 	m.vmxon[h.CPU] = true
 	return nil
 }
-
-const cr4VMXE = 1 << 13
 
 // newRegion allocates a VMXON or VMCS region with the revision identifier
 // in its first word (SDM Vol. 3C §26.2).

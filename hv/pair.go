@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"hindsight/boot"
+	"hindsight/guest/image"
 	"hindsight/hv/replay"
 )
 
@@ -20,8 +21,7 @@ import (
 type PairConfig struct {
 	Memory                boot.GuestRegion // all guest memory: the primary gets the first half, the backup the second
 	PrimaryCPU, BackupCPU int
-	Image                 []byte // the guest (flat 64-bit image, see loader.go)
-	RDI, RSI              uint64
+	Guest                 image.Spec    // the guest: both replicas load it the same
 	Lag                   time.Duration // the backup stays this far behind...
 	LagRecords            uint64        // ...or this many records (then Lag is 0)
 	Ring                  int           // log capacity in records (power of two); 0: twice the lag, at least 65536
@@ -33,6 +33,7 @@ type PairConfig struct {
 	Corrupt               Corruption    // test hook: a wrong record in the log
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
 	MutePrimary           bool          // hash the primary's output instead of printing it
+	Trace                 bool          // log every exit of both (trace=exits)
 }
 
 // DefaultRing is the smallest log a pair gets unless told otherwise.
@@ -87,13 +88,13 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	}
 	p.rec = newRecorder(p.Log, newWorld(cfg.Console), cfg.Verify, cfg.Corrupt)
 	p.rep = newReplayer(p.Log)
-	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Image: cfg.Image,
-		RDI: cfg.RDI, RSI: cfg.RSI, RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account,
+	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Guest: cfg.Guest,
+		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace,
 		Inputs: p.rec, Clock: p.Clock}); err != nil {
 		return nil, err
 	}
-	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Image: cfg.Image,
-		RDI: cfg.RDI, RSI: cfg.RSI, RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account,
+	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Guest: cfg.Guest,
+		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace,
 		Inputs: p.rep, Clock: p.Clock}); err != nil {
 		return nil, err
 	}

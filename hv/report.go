@@ -80,6 +80,9 @@ func (v *VM) report() {
 		e.Detail = describe(fs, &g)
 	case causeSetup:
 		// Reason set by fail.
+	case causeClockLost:
+		e.Reason = fmt.Sprintf("the slice clock lost its slices at an exit (preemption timer armed %d, saved %d, exit phase %#x): "+
+			"the guest's count is unknown, so replay cannot go on", v.end.info[1], v.end.info[0], v.regs.Phase)
 	case causeStopped:
 		e.Reason = "stopped by the host"
 	case causeDivergence:
@@ -97,7 +100,7 @@ func (v *VM) report() {
 	switch c {
 	case causeExitPort, causeTripleFault, causeHalted, causeEPTViolation, causeUnhandledExit, causeUnsupportedIO:
 		e.Kind = EndedGuest
-	case causeEntryFailed, causeEntryInsn, causeSetup:
+	case causeEntryFailed, causeEntryInsn, causeSetup, causeClockLost:
 		e.Kind = EndedFailed
 	case causeStopped:
 		e.Kind = EndedStopped

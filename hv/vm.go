@@ -9,6 +9,7 @@ import (
 	"hindsight/boot"
 	"hindsight/boot/msr"
 	"hindsight/ept"
+	"hindsight/guest/image"
 	"hindsight/hv/dev"
 	"hindsight/vmx"
 )
@@ -32,13 +33,13 @@ type Config struct {
 	Name      string           // console tag: "primary", "backup", ...
 	CPU       int              // the CPU its vCPU loop is pinned to
 	RAM       boot.GuestRegion // host-physical memory for guest-physical [0, Size)
-	Image     []byte           // loaded at LoadAddr, entered in 64-bit mode
-	RDI, RSI  uint64           // entry registers (the image's parameters)
+	Guest     image.Spec       // the guest kernel, its command line and modules or initrd
 	RTCBase   int64            // the CMOS clock at device time 0, Unix seconds
 	Mute      bool             // count and hash the guest's output instead of printing it
 	TimeExits bool             // time CPUID and port 0x80 exits (ExitCost)
 	Account   bool             // split the vCPU's time into guest, hypervisor and waiting (Cost)
 	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
+	Trace     bool             // log every exit: landmark, reason, RIP (trace=exits)
 	Clock     ClockKind        // what its landmarks count
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
@@ -64,8 +65,10 @@ type VM struct {
 	out      lineWriter
 	launched bool
 
-	in    Inputs  // where non-deterministic inputs come from (inputs.go)
-	clock counter // what Count counts (clock.go)
+	entry image.Entry // the guest's state at entry (guest.go)
+	msrs  msrLists    // the MSRs swapped at entry and exit (msr.go)
+	in    Inputs      // where non-deterministic inputs come from (inputs.go)
+	clock counter     // what Count counts (clock.go)
 	mem   memDigest
 
 	// The landmark: synchronous exits so far, and the guest's progress
@@ -86,6 +89,9 @@ type VM struct {
 	msrSeen              [32]uint32
 	msrLogged            uint32
 	stats                Stats
+
+	// Loaded says what the loader put where, for the console.
+	Loaded image.Report
 }
 
 // Stats counts what a VM did. Valid once Run returned.
@@ -179,7 +185,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 		return nil, err
 	}
 	v.eptp = uint64(p)
-	if err := loadImage(v.ram, cfg.Image); err != nil {
+	if v.entry, v.Loaded, err = image.Load(v.ram, cfg.Guest); err != nil {
 		return nil, err
 	}
 	if err := v.mem.init(v.ram, v.ept, dirty); err != nil {
@@ -194,7 +200,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
 	initFX(v.regs.GuestFX)
-	v.regs.RDI, v.regs.RSI = cfg.RDI, cfg.RSI
+	v.regs.RAX, v.regs.RBX, v.regs.RSI, v.regs.RDI = v.entry.RAX, v.entry.RBX, v.entry.RSI, v.entry.RDI
 	if v.clock.aligned() {
 		v.regs.Slices = 1
 	}
@@ -285,8 +291,16 @@ func (v *VM) setupVMCS() error {
 	vmcs := vmx.CurrentVMCS{}
 	ctl := v.m.ctl
 	ctl.EPTP = v.eptp
-	// CR4.VMXE must stay set in VMX operation; the guest reads its own view.
-	ctl.CR4Mask = cr4VMXE
+	if v.entry.Mode != image.Long64 {
+		ctl.Entry &^= vmx.EntryIA32eModeGuest
+	}
+	ctl.CR0Mask, ctl.CR4Mask = crMasks(&v.m.Caps)
+	ctl.CR0Shadow, ctl.CR4Shadow = v.entry.CR0, v.entry.CR4
+	if err := v.msrs.init(); err != nil {
+		return err
+	}
+	ctl.EntryMSRLoadAddr, ctl.ExitMSRStoreAddr, ctl.ExitMSRLoadAddr = v.msrs.pa[0], v.msrs.pa[0], v.msrs.pa[1]
+	ctl.EntryMSRLoadCount, ctl.ExitMSRStoreCount, ctl.ExitMSRLoadCount = uint32(len(swapped)), uint32(len(swapped)), uint32(len(swapped))
 	if err := ctl.Write(vmcs); err != nil {
 		return fmt.Errorf("controls: %w", err)
 	}
@@ -302,7 +316,7 @@ func (v *VM) setupVMCS() error {
 	if err := host.Write(vmcs); err != nil {
 		return fmt.Errorf("host state: %w", err)
 	}
-	g := entryState(&v.m.Caps)
+	g := guestState(&v.entry, &v.m.Caps)
 	if v.cfg.Corrupt != nil {
 		v.cfg.Corrupt(&g)
 	}

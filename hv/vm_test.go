@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"hindsight/guest/image"
+
 	"hindsight/tools/imagetest"
 	"hindsight/vmx"
 	"hindsight/vmx/vmxtest"
@@ -18,54 +20,84 @@ func bochsCaps(t *testing.T) *vmx.Caps {
 	return &caps
 }
 
-// The state the loader gives a guest must pass every guest-state check of
-// the SDM with the controls the hypervisor uses.
-func TestEntryStatePassesChecks(t *testing.T) {
+// The guest state of every entry the loader makes must pass every
+// guest-state check of the SDM with the controls the hypervisor uses.
+func TestGuestStatePassesChecks(t *testing.T) {
 	caps := bochsCaps(t)
-	var ctl vmx.Controls
+	var base vmx.Controls
 	var err error
 	for _, s := range []struct {
-		dst   *uint32
-		want  uint32
-		allow vmx.Allowed
+		dst            *uint32
+		want, optional uint32
+		allow          vmx.Allowed
 	}{
-		{&ctl.Pin, pinWant, caps.Pin}, {&ctl.Proc, procWant, caps.Proc}, {&ctl.Proc2, proc2Want, caps.Proc2},
-		{&ctl.Exit, exitWant, caps.Exit}, {&ctl.Entry, entryWant, caps.Entry},
+		{&base.Pin, pinWant, 0, caps.Pin}, {&base.Proc, procWant, procOptional, caps.Proc},
+		{&base.Proc2, proc2Want, proc2Optional, caps.Proc2},
+		{&base.Exit, exitWant, exitOptional, caps.Exit}, {&base.Entry, entryWant, 0, caps.Entry},
 	} {
-		if *s.dst, err = vmx.Adjust(s.want, 0, s.allow); err != nil {
+		if *s.dst, err = vmx.Adjust(s.want, s.optional, s.allow); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctl.IOBitmapA, ctl.IOBitmapB, ctl.MSRBitmap, ctl.EPTP = 0x10000, 0x11000, 0x12000, 0x1301E
-	g := entryState(caps)
-	if fs := vmx.CheckGuestState(&g, &ctl, caps); len(fs) != 0 {
-		t.Errorf("entry state fails checks:\n%s", fs)
-	}
-	if fs := vmx.CheckControls(&ctl, &g, caps); len(fs) != 0 {
-		t.Errorf("controls fail checks:\n%s", fs)
-	}
-	g.CS.AR |= vmx.ARDB // what vmtest=badguest does
-	if fs := vmx.CheckGuestState(&g, &ctl, caps); len(fs) == 0 {
-		t.Error("CS with L=1 and D=1 passes the checks")
+	base.IOBitmapA, base.IOBitmapB, base.MSRBitmap, base.EPTP = 0x10000, 0x11000, 0x12000, 0x1301E
+	base.CR0Mask, base.CR4Mask = crMasks(caps)
+	for name, spec := range map[string]image.Spec{
+		"flat64":          {Format: image.Flat64, Kernel: []byte{0xF4}},
+		"multiboot ELF32": {Kernel: multibootELF32(t)},
+	} {
+		e, _, err := image.Load(make([]byte, 16<<20), spec)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ctl := base
+		if e.Mode != image.Long64 {
+			ctl.Entry &^= vmx.EntryIA32eModeGuest
+		}
+		g := guestState(&e, caps)
+		if fs := vmx.CheckGuestState(&g, &ctl, caps); len(fs) != 0 {
+			t.Errorf("%s: entry state fails checks:\n%s", name, fs)
+		}
+		if fs := vmx.CheckControls(&ctl, &g, caps); len(fs) != 0 {
+			t.Errorf("%s: controls fail checks:\n%s", name, fs)
+		}
+		g.CS.AR |= vmx.ARDB // what vmtest=badguest does
+		if fs := vmx.CheckGuestState(&g, &ctl, caps); e.Mode == image.Long64 && len(fs) == 0 {
+			t.Errorf("%s: CS with L=1 and D=1 passes the checks", name)
+		}
 	}
 }
 
-func TestLoadImage(t *testing.T) {
-	ram := make([]byte, 16<<20)
-	if err := loadImage(ram, []byte{0xF4}); err != nil {
-		t.Fatal(err)
-	}
+// multibootELF32 is the smallest multiboot v1 ELF32 kernel: a header at
+// the start of its one segment, loaded at 1 MiB and entered there.
+func multibootELF32(t *testing.T) []byte {
+	t.Helper()
+	const load = 0x100000
+	seg := make([]byte, 64)
+	binary.LittleEndian.PutUint32(seg[0:], 0x1BADB002)
+	binary.LittleEndian.PutUint32(seg[4:], 0)
+	binary.LittleEndian.PutUint32(seg[8:], 0xE4524FFE) // -(magic + flags)
+	seg[12] = 0xF4                                     // hlt
+	f := make([]byte, 0x1000+len(seg))
+	copy(f, []byte{0x7f, 'E', 'L', 'F', 1, 1, 1})
 	le := binary.LittleEndian
-	if ram[LoadAddr] != 0xF4 || le.Uint64(ram[pml4Addr:]) != pdptAddr|gpteP|gpteRW {
-		t.Error("image or PML4 not where the contract says")
-	}
-	// PDE 511 maps 1 GiB - 2 MiB with a large page.
-	if got := le.Uint64(ram[pdAddr+8*511:]); got != 511<<21|gpteP|gpteRW|gptePS {
-		t.Errorf("PDE 511 = %#x", got)
-	}
-	if err := loadImage(make([]byte, 1<<20), make([]byte, 4096)); err == nil {
-		t.Error("an image beyond the end of guest RAM was accepted")
-	}
+	le.PutUint16(f[16:], 2) // ET_EXEC
+	le.PutUint16(f[18:], 3) // EM_386
+	le.PutUint32(f[20:], 1) // version
+	le.PutUint32(f[24:], load+12)
+	le.PutUint32(f[28:], 52) // phoff
+	le.PutUint16(f[40:], 52) // ehsize
+	le.PutUint16(f[42:], 32) // phentsize
+	le.PutUint16(f[44:], 1)  // phnum
+	ph := f[52:]
+	le.PutUint32(ph[0:], 1) // PT_LOAD
+	le.PutUint32(ph[4:], 0x1000)
+	le.PutUint32(ph[8:], load)
+	le.PutUint32(ph[12:], load)
+	le.PutUint32(ph[16:], uint32(len(seg)))
+	le.PutUint32(ph[20:], uint32(len(seg)))
+	le.PutUint32(ph[24:], 5)
+	copy(f[0x1000:], seg)
+	return f
 }
 
 // TestExitPathDoesNotAllocate checks the VM-exit handlers in the linked

@@ -82,8 +82,28 @@ type GuestRegs struct {
 
 	// Slices, if not 0, makes Enter align the VM entry to the end of one
 	// of Bochs 2.7's 5-instruction CPU slices (see insn_amd64.s), for the
-	// slice clock. Set it only where SliceProbe reports true.
+	// slice clock, and the exit stub measure where in its slice the exit
+	// fell (Phase). Set it only where SliceProbe reports true.
 	Slices uint64
+	// Phase is set by the exit stub with Slices: which of its RDTSC pairs
+	// found the next slice boundary (0-4), or all ones if none did.
+	// SliceOffset turns it into guest instructions.
+	Phase uint64
+}
+
+// SliceOffset returns how many guest instructions ran in the slice in
+// which the VM exit came, from GuestRegs.Phase: 0 for an exit at a
+// slice's start (the usual case), 1-4 for one in its middle. The exit
+// takes one instruction slot of its own; the stub's RDTSC pair k found
+// that the RDTSC at instruction 23 + 4k after the exit began a slice, so
+// the exit sat at place p = 3 + k (mod 5, 1-5) of its slice and p - 1
+// guest instructions ran before it there. ok is false if no pair matched
+// (the slices are gone: the clock cannot be trusted).
+func SliceOffset(phase uint64) (instructions uint64, ok bool) {
+	if phase > 4 {
+		return 0, false
+	}
+	return (phase + 2) % 5, true
 }
 
 // Enter runs the guest of the current VMCS until the next VM exit:

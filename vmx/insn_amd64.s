@@ -90,6 +90,7 @@ TEXT ·VMWRITE(SB),NOSPLIT,$0-17
 #define G_EXITRIP 160
 #define G_EXITLEN 168
 #define G_SLICES 176
+#define G_PHASE 184
 
 // SAVE_FIELD reads VMCS field f into the GuestRegs slot off (AX = regs).
 #define SAVE_FIELD(f, off) MOVQ f, CX; VMREAD_RDX_RCX; MOVQ DX, off(AX)
@@ -206,15 +207,65 @@ failed:
 // state of the VMCS loaded, RSP = HOST_RSP, and interrupts disabled
 // (RFLAGS = 0x2, SDM §28.5.3).
 TEXT ·vmexit(SB),NOSPLIT|NOFRAME,$0
-	XCHGQ AX, 0(SP)             // AX = regs; the guest's RAX in its place
-	MOVQ BX, 8(AX); MOVQ CX, 16(AX); MOVQ DX, 24(AX); MOVQ SI, 32(AX)
-	MOVQ DI, 40(AX); MOVQ BP, 48(AX); MOVQ R8, 56(AX); MOVQ R9, 64(AX)
-	MOVQ R10, 72(AX); MOVQ R11, 80(AX); MOVQ R12, 88(AX); MOVQ R13, 96(AX)
-	MOVQ R14, 104(AX); MOVQ R15, 112(AX)
-	MOVQ 0(SP), BX
-	MOVQ BX, 0(AX)
-	MOVQ CR2, BX
-	MOVQ BX, G_CR2(AX)
+	XCHGQ AX, 0(SP)             //  1: AX = regs; the guest's RAX in its place
+	MOVQ BX, 8(AX)              //  2
+	MOVQ CX, 16(AX)             //  3
+	MOVQ DX, 24(AX)             //  4
+	MOVQ SI, 32(AX)             //  5
+	MOVQ DI, 40(AX)             //  6
+	MOVQ BP, 48(AX)             //  7
+	MOVQ R8, 56(AX)             //  8
+	MOVQ R9, 64(AX)             //  9
+	MOVQ R10, 72(AX)            // 10
+	MOVQ R11, 80(AX)            // 11
+	MOVQ R12, 88(AX)            // 12
+	MOVQ R13, 96(AX)            // 13
+	MOVQ R14, 104(AX)           // 14
+	MOVQ R15, 112(AX)           // 15
+	MOVQ 0(SP), BX              // 16
+	MOVQ BX, 0(AX)              // 17
+	MOVQ CR2, BX                // 18
+	MOVQ BX, G_CR2(AX)          // 19
+	CMPQ G_SLICES(AX), $0       // 20
+	JEQ saved                   // 21
+	// The slice clock: where in its Bochs slice did this exit fall? An
+	// exit normally comes at a slice's start, but one for an interrupt
+	// Bochs held back while the guest had IF=0 comes right after the
+	// guest instruction that let it through (a CLI, STI or POPF), in the
+	// middle of a slice. Find the next slice boundary as the entry does
+	// (two RDTSCs 4 instructions apart reading the same value) with every
+	// instruction since the exit counted: the pair that matches gives the
+	// exit's place, so hv knows how many guest instructions ran in its
+	// slice (Phase; hv/clock.go). The instruction numbers in the comments
+	// count from the exit and must stay as they are.
+	MOVQ AX, BX                 // 22: RDTSC takes AX and DX
+	RDTSC                       // 23
+	BYTE $0x90; BYTE $0x90      // 24, 25
+	MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ phase0 // RDTSC at 27: matched, 23 was a slice's first
+	MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ phase1 // 31: 27 was
+	MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ phase2 // 35
+	MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ phase3 // 39
+	MOVL AX, SI; RDTSC; CMPL AX, SI; JEQ phase4 // 43
+	MOVQ $-1, DI                // no slices here (cannot be: SliceProbe passed)
+	JMP measured
+phase0:                         // pair k matched: GuestRegs.Phase = k (vmx.SliceOffset)
+	MOVQ $0, DI
+	JMP measured
+phase1:
+	MOVQ $1, DI
+	JMP measured
+phase2:
+	MOVQ $2, DI
+	JMP measured
+phase3:
+	MOVQ $3, DI
+	JMP measured
+phase4:
+	MOVQ $4, DI
+measured:
+	MOVQ DI, G_PHASE(BX)
+	MOVQ BX, AX
+saved:
 	MOVQ 8(SP), BP
 	LEAQ 16(SP), SP             // (not POPQ: this stub pushed nothing itself)
 	SAVE_FIELD($0x4402, G_EXITREASON) // Exit reason

@@ -5,7 +5,7 @@
 package selftest
 
 import (
-	"crypto/sha256"
+	"hash/crc32"
 	"fmt"
 	"io"
 	"runtime"
@@ -245,7 +245,7 @@ func vdso(r *result) {
 // modules takes 16 MiB of physical frames (zeroed by the allocator, and
 // contiguous, so they come from the first free range past the low ones,
 // where QEMU puts the modules right after the image), then prints each
-// multiboot module's string, place, size and SHA-256: the emulator tests
+// multiboot module's string, place, size and CRC-32 (IEEE, as gzip's): the emulator tests
 // compare it with the file's, so the bytes must have survived the runtime's
 // frames, these and the guest RAM reservation. The check fails if a module
 // overlaps guest RAM or the frames.
@@ -260,7 +260,7 @@ func modules(r *result) {
 	guests := boot.GuestMemory()
 	overlaps := 0
 	for i, m := range mods {
-		fmt.Fprintf(r.w, "selftest: module %d: %s: %d bytes at %#x, sha256 %x\n", i, m.Cmdline, m.Size, m.Base, sha256.Sum256(m.Bytes()))
+		fmt.Fprintf(r.w, "selftest: module %d: %s: %d bytes at %#x, crc32 %08x\n", i, m.Cmdline, m.Size, m.Base, crc32.ChecksumIEEE(m.Bytes()))
 		for _, g := range []boot.GuestRegion{guests, {Base: grab, Size: grabPages * 4096}} {
 			if m.Base < g.Base+g.Size && g.Base < m.Base+m.Size {
 				overlaps++

@@ -120,11 +120,14 @@ type UART struct {
 	_                       [6]byte
 }
 
-// reset sets the master-reset values of the datasheet (IER, FCR, LCR, MCR
-// zero; LSR 0x60; IIR 0x01), empties the FIFOs and the output buffer, and
-// leaves the divisor latch at 12 (9600 baud) as a BIOS would.
+// reset leaves the UART as a PC BIOS hands it to a kernel: the
+// datasheet's master-reset values (IER, FCR, MCR zero; LSR 0x60; IIR
+// 0x01), empty FIFOs and output buffer, then the BIOS's 9600 baud
+// (divisor 12) and 8 data bits, no parity, 1 stop bit (LCR 0x03): guests
+// that print without programming the line (hindsight's test guests, many
+// small kernels) get whole bytes.
 func (u *UART) reset() {
-	*u = UART{dll: 12, msr: msrCTS | msrDSR | msrDCD}
+	*u = UART{dll: 12, lcr: lcrWLS, msr: msrCTS | msrDSR | msrDCD}
 	u.irq = u.irqLine()
 }
 

@@ -20,7 +20,9 @@ func newTestLog(t testing.TB, capacity int, lag Lag) *Log {
 	return l
 }
 
-func rec(seq uint64) Record { return Record{Kind: KindRDTSC, Seq: seq, RIP: 0x1000 + seq, Value: seq * 7} }
+func rec(seq uint64) Record {
+	return Record{Kind: KindRDTSC, Seq: seq, RIP: 0x1000 + seq, Value: seq * 7}
+}
 
 func TestLogInOrder(t *testing.T) {
 	l := newTestLog(t, 8, Lag{})
