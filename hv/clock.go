@@ -36,8 +36,8 @@ type counter interface {
 	// arm returns the VMX-preemption timer value for the next entry:
 	// at most ticks TSC ticks of time, and, unless stop is noStop, no
 	// further than guest progress stop (the progress since the landmark
-	// being progress now).
-	arm(ticks, progress, stop uint64) uint32
+	// being progress now). It may program v's VMCS and this CPU for it.
+	arm(v *VM, ticks, progress, stop uint64) uint32
 	// elapsed returns the guest's progress during the run that ended in
 	// an asynchronous exit.
 	elapsed(v *VM) uint64
@@ -86,8 +86,11 @@ func ParseClock(s string) (k ClockKind, auto bool, ok bool) {
 // newCounter returns a counter of kind k for one VM; rate is the
 // preemption timer's (IA32_VMX_MISC[4:0]: it counts TSC >> rate).
 func newCounter(k ClockKind, rate uint8) counter {
-	if k == ClockSlice {
+	switch k {
+	case ClockSlice:
 		return &sliceCounter{}
+	case ClockBranch:
+		return newBranchCounter(rate)
 	}
 	return &exitCounter{rate: rate}
 }
@@ -95,7 +98,7 @@ func newCounter(k ClockKind, rate uint8) counter {
 // exitCounter counts nothing: the exit clock.
 type exitCounter struct{ rate uint8 }
 
-func (c *exitCounter) arm(ticks, progress, stop uint64) uint32 {
+func (c *exitCounter) arm(_ *VM, ticks, progress, stop uint64) uint32 {
 	return uint32(min(ticks>>c.rate, 0xFFFFFFFF))
 }
 func (c *exitCounter) elapsed(v *VM) uint64 { return 0 }
@@ -114,7 +117,7 @@ type sliceCounter struct{ armed uint64 }
 // minSlices keeps an entry from ending before the guest ran at all.
 const minSlices = 2
 
-func (c *sliceCounter) arm(ticks, progress, stop uint64) uint32 {
+func (c *sliceCounter) arm(_ *VM, ticks, progress, stop uint64) uint32 {
 	v := max(ticks/sliceUnit, minSlices) * sliceUnit
 	if stop != noStop {
 		v = min(v, stop-progress+sliceUnit)

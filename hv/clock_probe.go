@@ -6,6 +6,7 @@ import (
 	"hindsight/boot"
 	"hindsight/ept"
 	"hindsight/guest/image"
+	"hindsight/hv/pmu"
 	"hindsight/vmx"
 )
 
@@ -44,6 +45,12 @@ type ClockProbe struct {
 	MTF    bool  // a monitor-trap-flag exit came after one instruction
 	Trials int   // guest runs whose count was checked
 	Async  int   // of them ended by a host interrupt rather than the timer
+
+	Branches   error      // nil: the branch clock counts and stops exactly here (clock_pmu.go)
+	Stepping   error      // nil: its breakpoints and single steps stop exactly (checked even where it cannot count)
+	Single     pmu.Single // how it single-steps here
+	BranchRuns int        // guest runs whose branch count was checked
+	Skid       uint64     // the largest PMI skid measured, in branches
 }
 
 // ProbeClock runs the self-test on the calling goroutine's CPU, pinning
@@ -51,20 +58,21 @@ type ClockProbe struct {
 func (m *Machine) ProbeClock(cpu int, ram boot.GuestRegion) ClockProbe {
 	p := ClockProbe{CPU: cpu}
 	if err := boot.Pin(cpu); err != nil {
-		p.Slices = err
+		p.Slices, p.Branches = err, err
 		return p
 	}
 	if err := m.enableVMX(); err != nil {
-		p.Slices = err
+		p.Slices, p.Branches = err, err
 		return p
 	}
 	var v VM
 	if err := m.probeVM(&v, ram); err != nil {
-		p.Slices = err
+		p.Slices, p.Branches = err, err
 		return p
 	}
 	p.MTF = v.probeMTF(m)
 	p.Slices = v.probeSlices(m, &p)
+	p.Branches = v.probeBranches(m, &p)
 	return p
 }
 

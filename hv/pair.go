@@ -1,12 +1,14 @@
 package hv
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"hindsight/boot"
 	"hindsight/guest/image"
+	"hindsight/hv/pmu"
 	"hindsight/hv/replay"
 )
 
@@ -120,21 +122,52 @@ func (p *Pair) chooseClock(ramP, ramB boot.GuestRegion) error {
 	if sliceErr == nil {
 		sliceErr = p.Probes[1].Slices
 	}
+	branchErr := p.branchVerdict()
 	switch {
+	case branchErr == nil && (p.cfg.AutoClock || p.cfg.Clock == ClockBranch):
+		p.Clock = ClockBranch
+		branchStep = p.Probes[0].Single
+		p.ClockWhy = fmt.Sprintf("retired branches in guest mode, self-test passed on CPU%d and CPU%d (%d guest runs counted exactly; "+
+			"PMI skid at most %d branches, margin %d; breakpoints and %v to the stop)",
+			p.cfg.PrimaryCPU, p.cfg.BackupCPU, p.Probes[0].BranchRuns+p.Probes[1].BranchRuns,
+			max(p.Probes[0].Skid, p.Probes[1].Skid), pmu.SkidMargin, branchStep)
 	case p.cfg.AutoClock && sliceErr == nil:
 		p.Clock = ClockSlice
-		p.ClockWhy = fmt.Sprintf("Bochs 5-instruction slices, self-test passed on CPU%d and CPU%d (%d guest runs counted exactly, %d ended by host interrupts)",
-			p.cfg.PrimaryCPU, p.cfg.BackupCPU, p.Probes[0].Trials+p.Probes[1].Trials, p.Probes[0].Async+p.Probes[1].Async)
+		p.ClockWhy = fmt.Sprintf("Bochs 5-instruction slices, self-test passed on CPU%d and CPU%d (%d guest runs counted exactly, %d ended by host interrupts); branch clock refused: %v",
+			p.cfg.PrimaryCPU, p.cfg.BackupCPU, p.Probes[0].Trials+p.Probes[1].Trials, p.Probes[0].Async+p.Probes[1].Async, branchErr)
 	case p.cfg.AutoClock:
 		p.Clock = ClockExit
-		p.ClockWhy = fmt.Sprintf("no exact counter here (slice clock: %v; no performance counter); inputs wait for synchronous exits", sliceErr)
+		p.ClockWhy = fmt.Sprintf("no exact counter here (branch clock: %v; slice clock: %v); inputs wait for synchronous exits", branchErr, sliceErr)
 	case p.cfg.Clock == ClockSlice && sliceErr != nil:
 		return fmt.Errorf("hv: clock=slice refused: its self-test fails: %w", sliceErr)
 	case p.cfg.Clock == ClockBranch:
-		return fmt.Errorf("hv: clock=branch refused: this machine has no performance counter that counts")
+		return fmt.Errorf("hv: clock=branch refused: its self-test fails: %w", branchErr)
 	default:
 		p.Clock = p.cfg.Clock
 		p.ClockWhy = "chosen with clock=" + p.Clock.String()
+	}
+	return nil
+}
+
+// branchVerdict says why the branch clock cannot run this pair, or nil:
+// its self-test must pass on both CPUs, stepping the same way. Where it
+// cannot count, the verdict says whether its stepping works all the same.
+func (p *Pair) branchVerdict() error {
+	for _, pr := range p.Probes {
+		if pr.Branches == nil {
+			continue
+		}
+		if pr.Stepping == nil && pr.Single != 0 {
+			return fmt.Errorf("CPU%d: %w (its breakpoints and %v stop exactly)", pr.CPU, pr.Branches, pr.Single)
+		}
+		if pr.Stepping != nil && !errors.Is(pr.Branches, pr.Stepping) {
+			return fmt.Errorf("CPU%d: %w (stepping by breakpoints and %v fails too: %v)", pr.CPU, pr.Branches, pr.Single, pr.Stepping)
+		}
+		return fmt.Errorf("CPU%d: %w", pr.CPU, pr.Branches)
+	}
+	if p.Probes[0].Single != p.Probes[1].Single {
+		return fmt.Errorf("CPU%d single-steps by %v, CPU%d by %v: the replicas must step alike",
+			p.Probes[0].CPU, p.Probes[0].Single, p.Probes[1].CPU, p.Probes[1].Single)
 	}
 	return nil
 }

@@ -276,7 +276,7 @@ func (v *VM) loop() {
 // (a replayed asynchronous input); the clock turns that into a timer value.
 func (v *VM) arm() {
 	ticks, stop := v.in.budget(v)
-	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(min(ticks, v.m.quantum), v.count, stop)))
+	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
 }
 
 // setupVMCS makes the VM's VMCS current and fills its control, host and
