@@ -112,7 +112,21 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		}
 		c.PrimaryCPU, c.BackupCPU = x, y
 	}
-	c.Trace = opts["trace"] == "exits"
+	if s, ok := opts["trace"]; ok {
+		if s == "exits" {
+			c.Trace = [2]uint64{0, ^uint64(0)}
+		} else if r, ok2 := strings.CutPrefix(s, "exits:"); ok2 {
+			a, b, _ := strings.Cut(r, "-")
+			x, e1 := strconv.ParseUint(a, 10, 64)
+			y, e2 := strconv.ParseUint(b, 10, 64)
+			if e1 != nil || e2 != nil || y <= x {
+				fail("trace=%s: want trace=exits or trace=exits:FROM-TO (landmarks, FROM < TO)", s)
+			}
+			c.Trace = [2]uint64{x, y}
+		} else if s != "syscalls" {
+			fail("trace=%s: want trace=exits, trace=exits:FROM-TO or trace=syscalls", s)
+		}
+	}
 	if s, ok := opts["status"]; ok {
 		d, e := time.ParseDuration(s)
 		if e != nil {

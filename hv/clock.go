@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"hindsight/hv/pmu"
 	"hindsight/vmx"
 )
 
@@ -52,6 +53,9 @@ type counter interface {
 	// instruction. Otherwise count alone places a stop, and a RIP that
 	// differs there is a divergence.
 	stepwise() bool
+	// stopTrapped reports whether the exit elapsed has just counted was
+	// the clock's own breakpoint or single step (stepper.go).
+	stopTrapped() bool
 }
 
 // ClockKind names a clock.
@@ -88,7 +92,7 @@ func ParseClock(s string) (k ClockKind, auto bool, ok bool) {
 func newCounter(k ClockKind, rate uint8) counter {
 	switch k {
 	case ClockSlice:
-		return &sliceCounter{}
+		return &sliceCounter{stepper: stepper{regs: hostPMU{}}}
 	case ClockBranch:
 		return newBranchCounter(rate)
 	}
@@ -105,26 +109,74 @@ func (c *exitCounter) elapsed(v *VM) uint64 { return 0 }
 func (c *exitCounter) exact() bool          { return false }
 func (c *exitCounter) aligned() bool        { return false }
 func (c *exitCounter) stepwise() bool       { return false }
+func (c *exitCounter) stopTrapped() bool    { return false }
 
 // sliceUnit is the number of instructions in one Bochs 2.7 CPU slice
 // (BX_DBG_DEFAULT_ICOUNT_QUANTUM in bx_debug/dbg_main.cc).
 const sliceUnit = 5
 
 // sliceCounter is the slice clock (see above). Its timer values are whole
-// slices, so the saved values are too.
-type sliceCounter struct{ armed uint64 }
+// slices. A stop that does not lie on the grid of its entry (the
+// primary's count was shifted by a mid-slice exit, which the backup's need
+// not share) is reached by the stepper: the timer stops at the last grid
+// point before it, then a breakpoint at the stop's RIP (or a single step)
+// takes the guest the last 1-4 instructions, the exit stub's phase
+// measuring exactly where it stopped.
+type sliceCounter struct {
+	stepper
+	armed uint64
+	ready bool
+}
 
 // minSlices keeps an entry from ending before the guest ran at all.
 const minSlices = 2
 
-func (c *sliceCounter) arm(_ *VM, ticks, progress, stop uint64) uint32 {
-	v := max(ticks/sliceUnit, minSlices) * sliceUnit
-	if stop != noStop {
-		v = min(v, stop-progress+sliceUnit)
+func (c *sliceCounter) arm(v *VM, ticks, progress, stop uint64) uint32 {
+	if !c.ready {
+		c.setup()
+		c.ready = true
 	}
-	v = min(v, 0xFFFFFFFF/sliceUnit*sliceUnit)
-	c.armed = v
-	return uint32(v)
+	c.disarm(v, 0) // still armed if a synchronous exit ended the run
+	t := max(ticks/sliceUnit, minSlices) * sliceUnit
+	if stop != noStop && stop > progress {
+		if n := stop - progress; n >= sliceUnit {
+			t = min(t, n/sliceUnit*sliceUnit+sliceUnit)
+		} else {
+			c.apply(v, c.near(v, progress, stop))
+			t = minSlices * sliceUnit // the breakpoint comes first, else the grid point after the stop
+		}
+	}
+	t = min(t, 0xFFFFFFFF/sliceUnit*sliceUnit)
+	c.armed = t
+	return uint32(t)
+}
+
+// near plans the last instructions to a stop 1-4 ahead: a breakpoint at
+// its RIP where a debug register is free (RF lets the instruction at the
+// current RIP run first if that is the stop's), else RFLAGS.TF steps.
+func (c *sliceCounter) near(v *VM, progress, stop uint64) pmu.Plan {
+	rip, ok := stopRIP(v)
+	here := c.regs.vmread(vmx.GuestRIP)
+	if ok && here == rip && c.regs.vmread(vmx.EntryInterruptionInfo)&vmx.IntInfoValid == 0 &&
+		c.regs.vmread(vmx.GuestRFLAGS)&pmu.RFLAGSTF == 0 {
+		// Part way through a REP string instruction at the stop's RIP:
+		// one iteration per step (a breakpoint would let the rest run).
+		// TF is invisible to a string instruction: it pushes no flags.
+		var code [15]byte
+		efer := c.regs.vmread(vmx.GuestIA32EFER)
+		if n := v.readGuest(here, code[:]); repString(code[:n], efer&vmx.EFERLMA != 0) {
+			return pmu.Plan{TrapFlag: true}
+		}
+	}
+	p := pmu.PlanEntry(pmu.Entry{
+		Progress: progress, Stop: stop, StopRIP: rip, HaveRIP: ok, Single: pmu.SingleTrap,
+		RIP:     c.regs.vmread(vmx.GuestRIP),
+		Slot:    pmu.FreeSlot(c.regs.vmread(vmx.GuestDR7)),
+		Inject:  c.regs.vmread(vmx.EntryInterruptionInfo)&vmx.IntInfoValid != 0,
+		GuestTF: c.regs.vmread(vmx.GuestRFLAGS)&pmu.RFLAGSTF != 0,
+	})
+	p.PMI = 0 // no counter here: the timer bounds the run
+	return p
 }
 
 func (c *sliceCounter) elapsed(v *VM) uint64 {
@@ -134,7 +186,10 @@ func (c *sliceCounter) elapsed(v *VM) uint64 {
 		v.endVM(causeClockLost, s, c.armed)
 		return 0
 	}
-	return c.armed - s - sliceUnit + extra
+	n := c.armed - s - sliceUnit + extra
+	c.checkTrap(v)
+	c.disarm(v, n)
+	return n
 }
 
 func (c *sliceCounter) exact() bool    { return true }

@@ -78,38 +78,34 @@ var branchStep = pmu.SingleTrap
 
 // branchCounter is the branch clock of one VM.
 type branchCounter struct {
-	regs   pmuRegs
+	stepper
 	rate   uint8 // the preemption timer's (IA32_VMX_MISC[4:0])
 	ctr    pmu.Counter
 	single pmu.Single
-	ready  bool // the VMCS switches IA32_PERF_GLOBAL_CTRL and keeps DR7
+	ready  bool // the VMCS switches IA32_PERF_GLOBAL_CTRL
 
-	load uint64   // PMC0 at this entry
-	plan pmu.Plan // what this entry armed
-	// While a breakpoint or single step is armed: the guest's DR7, the
-	// debug register's content and RCX at entry, and the exception bitmap.
-	saved   struct{ dr7, dr, rcx, exceptions uint64 }
-	trapped bool // the last exit was this clock's own #DB
+	load uint64 // PMC0 at this entry
 }
 
 // newBranchCounter returns a branch counter for a VM on this machine;
 // the self-test has checked CPUID leaf 0xA, which gives the width.
 func newBranchCounter(rate uint8) *branchCounter {
 	eax, ebx, _, _ := boot.CPUID(0xA, 0)
-	return &branchCounter{regs: hostPMU{}, rate: rate, ctr: pmu.Counter{Width: pmu.DecodeArch(eax, ebx).Width}, single: branchStep}
+	return &branchCounter{stepper: stepper{regs: hostPMU{}}, rate: rate, ctr: pmu.Counter{Width: pmu.DecodeArch(eax, ebx).Width}, single: branchStep}
 }
 
 // setup makes the VM's VMCS switch IA32_PERF_GLOBAL_CTRL (guest: PMC0,
-// host: nothing) and load and save the guest's DR7, which the breakpoints
-// are added to. Once per VM, on its CPU, before the first entry.
+// host: nothing), and the stepper's breakpoints possible. Once per VM, on
+// its CPU, before the first entry.
 func (c *branchCounter) setup() {
 	// The host counts nothing from now on: the power-on value of
 	// IA32_PERF_GLOBAL_CTRL enables every counter.
 	c.regs.writeMSR(pmu.IA32_PERF_GLOBAL_CTRL, 0)
 	c.regs.vmwrite(vmx.GuestIA32PerfGlobalCtrl, pmu.GlobalPMC0)
 	c.regs.vmwrite(vmx.HostIA32PerfGlobalCtrl, 0)
-	c.regs.vmwrite(vmx.EntryControls, c.regs.vmread(vmx.EntryControls)|vmx.EntryLoadPerfGlobalCtrl|vmx.EntryLoadDebugControls)
-	c.regs.vmwrite(vmx.ExitControls, c.regs.vmread(vmx.ExitControls)|vmx.ExitLoadPerfGlobalCtrl|vmx.ExitSaveDebugControls)
+	c.regs.vmwrite(vmx.EntryControls, c.regs.vmread(vmx.EntryControls)|vmx.EntryLoadPerfGlobalCtrl)
+	c.regs.vmwrite(vmx.ExitControls, c.regs.vmread(vmx.ExitControls)|vmx.ExitLoadPerfGlobalCtrl)
+	c.stepper.setup()
 	c.ready = true
 }
 
@@ -168,82 +164,12 @@ func (c *branchCounter) apply(v *VM, p pmu.Plan) {
 	}
 	c.regs.writeMSR(pmu.IA32_PERFEVTSEL0, sel)
 	c.regs.writeMSR(pmu.IA32_PMC0, c.load) // bits 31:0 sign-extended: pmu.Counter.Writable
-	c.plan = p
-	if p.MTF {
-		c.regs.vmwrite(vmx.ProcBasedControls, c.regs.vmread(vmx.ProcBasedControls)|vmx.ProcBasedMonitorTrapFlag)
-	}
-	if !p.Traps() && !p.ResumeFlag {
-		return
-	}
-	c.saved.rcx = v.regs.RCX
-	c.saved.dr7 = c.regs.vmread(vmx.GuestDR7)
-	rflags := c.regs.vmread(vmx.GuestRFLAGS)
-	if p.Traps() {
-		c.saved.exceptions = c.regs.vmread(vmx.ExceptionBitmap)
-		c.regs.vmwrite(vmx.ExceptionBitmap, c.saved.exceptions|1<<vmx.VectorDB)
-	}
-	if p.TrapFlag {
-		rflags |= pmu.RFLAGSTF
-	}
-	if p.Breakpoint {
-		c.saved.dr = c.regs.debugReg(p.Slot)
-		c.regs.setDebugReg(p.Slot, p.BreakRIP)
-		c.regs.vmwrite(vmx.GuestDR7, pmu.WithBreakpoint(c.saved.dr7, p.Slot))
-	}
-	if p.ResumeFlag {
-		rflags |= pmu.RFLAGSRF
-	}
-	c.regs.vmwrite(vmx.GuestRFLAGS, rflags)
-}
-
-// disarm gives the guest back what apply took, after an exit that ran
-// branches since the entry.
-func (c *branchCounter) disarm(v *VM, branches uint64) {
-	p := c.plan
-	c.plan = pmu.Plan{}
-	if p.MTF {
-		c.regs.vmwrite(vmx.ProcBasedControls, c.regs.vmread(vmx.ProcBasedControls)&^vmx.ProcBasedMonitorTrapFlag)
-	}
-	if !p.Traps() && !p.ResumeFlag {
-		return
-	}
-	rflags := c.regs.vmread(vmx.GuestRFLAGS)
-	if p.TrapFlag {
-		rflags &^= pmu.RFLAGSTF
-	}
-	if pmu.ClearResumeFlag(p, c.regs.vmread(vmx.GuestRIP), v.regs.RCX, c.saved.rcx, branches) {
-		rflags &^= pmu.RFLAGSRF
-	}
-	c.regs.vmwrite(vmx.GuestRFLAGS, rflags)
-	if !p.Traps() {
-		return
-	}
-	db := uint64(1) << vmx.VectorDB
-	c.regs.vmwrite(vmx.ExceptionBitmap, c.regs.vmread(vmx.ExceptionBitmap)&^db|c.saved.exceptions&db)
-	// A single step or breakpoint that the exit overtook is saved as
-	// pending and would be delivered at the next entry (SDM Vol. 3C,
-	// "Saving Non-Register State"): it is this clock's, not the guest's.
-	mine := uint64(0)
-	if p.TrapFlag {
-		mine |= pmu.DR6BS
-	}
-	if p.Breakpoint {
-		mine |= 1 << p.Slot
-		c.regs.vmwrite(vmx.GuestDR7, pmu.RestoreSlot(c.regs.vmread(vmx.GuestDR7), c.saved.dr7, p.Slot))
-		c.regs.setDebugReg(p.Slot, c.saved.dr)
-	}
-	c.regs.vmwrite(vmx.GuestPendingDebug, c.regs.vmread(vmx.GuestPendingDebug)&^mine)
+	c.stepper.apply(v, p)
 }
 
 func (c *branchCounter) elapsed(v *VM) uint64 {
 	d := c.ctr.Delta(c.load, c.regs.readMSR(pmu.IA32_PMC0))
-	c.trapped = false
-	if c.plan.Traps() && vmx.ExitReason(v.regs.ExitReason).Basic() == vmx.ReasonExceptionOrNMI {
-		info := c.regs.vmread(vmx.VMExitInterruptionInfo)
-		c.trapped = info&0xFF == vmx.VectorDB &&
-			vmx.EventType(info>>vmx.IntInfoTypeShift&7) == vmx.EventHardwareException &&
-			pmu.OwnTrap(c.plan, v.regs.ExitQual, c.saved.dr7)
-	}
+	c.checkTrap(v)
 	c.disarm(v, d)
 	return d
 }
@@ -252,13 +178,6 @@ func (c *branchCounter) exact() bool    { return true }
 func (c *branchCounter) aligned() bool  { return false }
 func (c *branchCounter) stepwise() bool { return true }
 
-// clockTrapped reports whether the exception exit whose progress elapsed
-// has just taken is the branch clock's own breakpoint or single step: an
-// asynchronous stop, not an exception of the guest's.
-func (v *VM) clockTrapped() bool {
-	c, ok := v.clock.(*branchCounter)
-	return ok && c.trapped
-}
 
 // The self-test.
 
@@ -295,7 +214,7 @@ func (v *VM) probeBranches(m *Machine, p *ClockProbe) error {
 	if p.MTF {
 		p.Single = pmu.SingleMTF
 	}
-	c := &branchCounter{regs: hostPMU{}, rate: m.Caps.Misc.PreemptionTimerRate, ctr: pmu.Counter{Width: a.Width}, single: p.Single}
+	c := &branchCounter{stepper: stepper{regs: hostPMU{}}, rate: m.Caps.Misc.PreemptionTimerRate, ctr: pmu.Counter{Width: a.Width}, single: p.Single}
 	countErr := v.probeCounting(c, a, p)
 	if countErr != nil {
 		// Stepping is checked all the same, by RIP and RCX alone: a

@@ -43,7 +43,7 @@ const testWidth = 48
 
 func testBranchVM(single pmu.Single) (*VM, *branchCounter, *fakePMU) {
 	f := newFakePMU()
-	c := &branchCounter{regs: f, ctr: pmu.Counter{Width: testWidth}, single: single}
+	c := &branchCounter{stepper: stepper{regs: f}, ctr: pmu.Counter{Width: testWidth}, single: single}
 	v := &VM{clock: c}
 	return v, c, f
 }

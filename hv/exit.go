@@ -76,7 +76,7 @@ func (v *VM) endVM(c cause, info0, info1 uint64) {
 // inputs may act.
 func (v *VM) handleExit() {
 	v.dispatch()
-	if v.cfg.Trace {
+	if v.seq >= v.cfg.Trace[0] && v.seq < v.cfg.Trace[1] {
 		v.traceExit()
 	}
 }
@@ -151,7 +151,8 @@ func (v *VM) dispatch() {
 // causes, the same on both replicas.
 func synchronous(r vmx.BasicExitReason) bool {
 	switch r {
-	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer, vmx.ReasonExceptionOrNMI:
+	case vmx.ReasonExternalInterrupt, vmx.ReasonPreemptionTimer, vmx.ReasonExceptionOrNMI,
+		vmx.ReasonMonitorTrapFlag: // set only by a clock: its single step
 		return false
 	}
 	return true
@@ -163,11 +164,13 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 	if v.end.cause != causeNone {
 		return
 	}
-	if basic == vmx.ReasonExceptionOrNMI {
+	if basic == vmx.ReasonExceptionOrNMI && !v.clockTrapped() {
 		// With "NMI exiting" an NMI that arrives in the guest is the
-		// host's (SDM Vol. 3C §26.2, §27.1): run its handler, which parks
-		// the CPU when the host is stopping; the exception bitmap is clear,
-		// so any other event here is unexpected.
+		// host's (SDM Vol. 3C §26.2, §27.1), and so is a branch clock's
+		// PMI: run the host's handler, which parks the CPU when the host
+		// is stopping. The exception bitmap holds only the clock's #DB
+		// while it steps; any other event here is unexpected (a guest
+		// that single-steps itself while the clock steps it).
 		info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
 		if vmx.EventType(info>>vmx.IntInfoTypeShift&7) != vmx.EventNMI {
 			v.endVM(causeUnhandledExit, v.regs.ExitReason, v.regs.ExitQual)
@@ -199,14 +202,16 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 // atLandmark runs after the handler of every landmark: the inputs due
 // here are applied (the primary's from the outside world, the backup's
 // from the log), then the same injection logic runs on both sides, and the
-// inputs learn its outcome.
+// inputs learn its outcome. At an asynchronous exit that is not one of
+// the primary's stops (the backup's own: its host's interrupts and
+// quantum) nothing is injected: the primary injected nothing there.
 func (v *VM) atLandmark() {
 	if v.stopRequest.Load() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
 	v.in.poll(v)
-	if v.end.cause != causeNone {
+	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
 		return
 	}
 	requested := v.requested()

@@ -2,6 +2,7 @@ package hv
 
 import (
 	"hindsight/guest/image"
+	"hindsight/hv/paging"
 	"hindsight/vmx"
 )
 
@@ -142,4 +143,52 @@ func (v *VM) gpr(n uint8) uint64 {
 func gprs(r *vmx.GuestRegs) [16]uint64 {
 	return [16]uint64{r.RAX, r.RCX, r.RDX, r.RBX, 0, r.RBP, r.RSI, r.RDI,
 		r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15}
+}
+
+// pagingRegs returns the guest's paging registers, from the VMCS.
+func (v *VM) pagingRegs() paging.Regs {
+	var r paging.Regs
+	r.CR0, _ = vmx.VMREAD(vmx.GuestCR0)
+	r.CR3, _ = vmx.VMREAD(vmx.GuestCR3)
+	r.CR4, _ = vmx.VMREAD(vmx.GuestCR4)
+	r.EFER, _ = vmx.VMREAD(vmx.GuestIA32EFER)
+	r.MaxPhysAddr = v.m.Caps.MaxPhysAddr
+	return r
+}
+
+// readGuest copies guest-virtual memory at va into dst through the guest's
+// own page tables, page by page, and returns how much it could read (it
+// stops at an address that does not translate). Does not allocate.
+func (v *VM) readGuest(va uint64, dst []byte) int {
+	r := v.pagingRegs()
+	var f paging.Fault
+	n := 0
+	for n < len(dst) {
+		t, ok := paging.Walk(v.guestMem, &r, va+uint64(n), &f)
+		if !ok || t.PA >= uint64(len(v.ram)) {
+			break
+		}
+		in := t.PageSize - (va+uint64(n))&(t.PageSize-1) // bytes left in this page
+		n += copy(dst[n:min(uint64(len(dst)), uint64(n)+in)], v.ram[t.PA:])
+	}
+	return n
+}
+
+// repString reports whether the instruction in code is a string
+// instruction with a REP prefix (MOVS, STOS, LODS, CMPS, SCAS, INS, OUTS):
+// one that runs in iterations at one RIP, each a step of its own. long is
+// 64-bit mode (REX prefixes).
+func repString(code []byte, long bool) bool {
+	rep := false
+	for i, b := range code {
+		switch {
+		case b == 0xF2 || b == 0xF3:
+			rep = true
+		case b == 0x66 || b == 0x67 || b == 0xF0 || b == 0x2E || b == 0x36 || b == 0x3E || b == 0x26 || b == 0x64 || b == 0x65:
+		case long && b&0xF0 == 0x40 && i+1 < len(code): // REX, last before the opcode
+		default:
+			return rep && (b >= 0xA4 && b <= 0xA7 || b >= 0xAA && b <= 0xAF || b >= 0x6C && b <= 0x6F)
+		}
+	}
+	return false
 }

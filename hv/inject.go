@@ -47,7 +47,13 @@ func (v *VM) inject() uint64 {
 	vec := v.pc.PIC.Acknowledge()
 	vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(vmx.InjectExternal(vec).Info))
 	v.stats.IRQs++
-	v.setIRQWindow(false)
+	// Another request the guest could take once it can (one of higher
+	// priority than the one now in service): an interrupt-window exit,
+	// the same on both replicas, delivers it. Left for the next exit it
+	// would come at whichever asynchronous exit happened first, which the
+	// replicas do not share.
+	_, more := v.pc.PIC.PendingVector()
+	v.setIRQWindow(more)
 	return replay.VectorCode(vec)
 }
 

@@ -30,6 +30,11 @@ type Inputs interface {
 	deviceTime(v *VM) (uint64, bool)
 	// poll applies the inputs due at this landmark.
 	poll(v *VM)
+	// stop reports whether an asynchronous landmark is a stop where the
+	// guest may be given an interrupt: any for a VM taking live inputs
+	// (a primary records the stop if it does), only the primary's
+	// recorded stops for a backup.
+	stop(v *VM) bool
 	// halt returns when the guest, halted with interrupts on, may have an
 	// interrupt (or ends the VM when none can ever come).
 	halt(v *VM)
@@ -180,6 +185,8 @@ func (l *live) poll(v *VM) {
 }
 
 func (l *live) halt(v *VM) { l.wait(v) }
+
+func (l *live) stop(v *VM) bool { return true }
 
 func (l *live) outcome(v *VM, requested, delivered uint64) {}
 

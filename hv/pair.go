@@ -35,7 +35,7 @@ type PairConfig struct {
 	Corrupt               Corruption    // test hook: a wrong record in the log
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
 	MutePrimary           bool          // hash the primary's output instead of printing it
-	Trace                 bool          // log every exit of both (trace=exits)
+	Trace                 [2]uint64     // log the exits of both in this range of landmarks (trace=exits:FROM-TO)
 }
 
 // DefaultRing is the smallest log a pair gets unless told otherwise.

@@ -32,8 +32,10 @@ type recorder struct {
 
 	staged  [stageRecords]replay.Record // input records waiting for the landmark's outcome
 	nstaged int
-	// The last landmark a record was logged at, and when.
-	lastSeq, lastCount, lastNs uint64
+	// The last stop a record was logged at (Seq, Count, RIP, RCX: on a
+	// clock whose counts several instructions share, RIP and RCX tell
+	// them apart), and when.
+	lastSeq, lastCount, lastRIP, lastRCX, lastNs uint64
 	hooked                     uint64          // records the hook has counted
 	corrupted                  replay.Landmark // where the hook struck
 	corruptedKind              replay.Kind
@@ -94,7 +96,7 @@ func (r *recorder) poll(v *VM) {
 		r.log1(v, replay.KindDigest, cpu, ram, devs)
 		v.stats.Digests++
 	}
-	if r.lastSeq != v.seq || r.lastCount != v.count {
+	if !r.loggedHere(v) {
 		if v.count == 0 && v.seq-r.lastSeq >= progressEvery ||
 			v.count != 0 && r.now()-r.lastNs >= progressNs {
 			r.log1(v, replay.KindProgress, r.now(), 0, 0)
@@ -104,11 +106,22 @@ func (r *recorder) poll(v *VM) {
 
 func (r *recorder) halt(v *VM) { r.wait(v) }
 
+func (r *recorder) stop(v *VM) bool { return true }
+
+// loggedHere reports whether a record was logged at this very stop.
+func (r *recorder) loggedHere(v *VM) bool {
+	return r.lastSeq == v.seq && r.lastCount == v.count && r.lastRIP == v.rip() && r.lastRCX == v.regs.RCX
+}
+
+func (r *recorder) markHere(v *VM) {
+	r.lastSeq, r.lastCount, r.lastRIP, r.lastRCX = v.seq, v.count, v.rip(), v.regs.RCX
+}
+
 func (r *recorder) budget(v *VM) (uint64, uint64) { return r.ticks(v, boot.TSC()), noStop }
 
 // outcome writes the held-back input records with the landmark's outcome.
 func (r *recorder) outcome(v *VM, requested, delivered uint64) {
-	if v.count != 0 && delivered != replay.NoVector && (r.lastSeq != v.seq || r.lastCount != v.count) {
+	if v.count != 0 && delivered != replay.NoVector && !r.loggedHere(v) {
 		// An interrupt the guest takes here with no input here (one it
 		// could not take at the last landmark): the backup must stop here too.
 		r.log1(v, replay.KindProgress, r.now(), 0, 0)
@@ -138,11 +151,12 @@ func (r *recorder) finish(v *VM) {
 // until the landmark's outcome is known (outcome); the others go straight
 // to the log.
 func (r *recorder) log1(v *VM, k replay.Kind, val, val2, val3 uint64) {
-	if v.count != 0 && (r.lastSeq != v.seq || r.lastCount != v.count) {
-		r.lastSeq, r.lastCount = v.seq, v.count // before the recursion: one POSITION per stop
+	if v.count != 0 && !r.loggedHere(v) {
+		r.markHere(v) // before the recursion: one POSITION per stop
 		r.log1(v, replay.KindPosition, v.regs.RCX, v.fingerprint(), 0)
 	}
-	r.lastSeq, r.lastCount, r.lastNs = v.seq, v.count, r.now()
+	r.markHere(v)
+	r.lastNs = r.now()
 	rec := replay.Record{Kind: k, Seq: v.seq, Count: v.count, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
 	if r.nstaged == 0 && !k.IsInput() {
 		r.write(v, &rec)

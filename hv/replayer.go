@@ -201,6 +201,9 @@ func (p *replayer) poll(v *VM) {
 // halt: the log has the inputs that woke the primary, at this landmark.
 func (p *replayer) halt(v *VM) {}
 
+// stop: a POSITION record opened this asynchronous landmark.
+func (p *replayer) stop(v *VM) bool { return p.primed }
+
 // outcome checks the landmark's interrupt outcome against the primary's:
 // a wrong or missing input shows here, before the guest's path departs.
 func (p *replayer) outcome(v *VM, requested, delivered uint64) {

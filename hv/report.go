@@ -111,6 +111,9 @@ func (v *VM) report() {
 	case causePrimaryEnded:
 		e.Kind = EndedFollowed
 	}
+	if e.Detail != "" && !strings.HasSuffix(e.Detail, "\n") {
+		e.Detail += "\n"
+	}
 	if e.Kind == EndedFailed {
 		fmt.Printf("hv: %s: FAILED at landmark %v: %s\n%s", v.cfg.Name, e.At, e.Reason, e.Detail)
 		return

@@ -10,6 +10,7 @@ import (
 	"hindsight/boot/msr"
 	"hindsight/ept"
 	"hindsight/guest/image"
+	"hindsight/hv/paging"
 	"hindsight/hv/dev"
 	"hindsight/vmx"
 )
@@ -39,7 +40,7 @@ type Config struct {
 	TimeExits bool             // time CPUID and port 0x80 exits (ExitCost)
 	Account   bool             // split the vCPU's time into guest, hypervisor and waiting (Cost)
 	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
-	Trace     bool             // log every exit: landmark, reason, RIP (trace=exits)
+	Trace     [2]uint64        // log every exit whose landmark lies in [Trace[0], Trace[1]): landmark, reason, RIP (trace=exits:FROM-TO)
 	Clock     ClockKind        // what its landmarks count
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
@@ -56,6 +57,7 @@ type VM struct {
 	cfg      Config
 	m        *Machine
 	ram      []byte
+	guestMem paging.Memory // ram, for walks of the guest's page tables
 	ept      *ept.Tables
 	eptp     uint64
 	vmcs     uint64
@@ -167,7 +169,8 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	if cfg.Inputs == nil {
 		cfg.Inputs = NewLive(false)
 	}
-	v := &VM{cfg: cfg, m: m, ram: physBytes(cfg.RAM.Base, cfg.RAM.Size), in: cfg.Inputs,
+	ram := physBytes(cfg.RAM.Base, cfg.RAM.Size)
+	v := &VM{cfg: cfg, m: m, ram: ram, guestMem: paging.RAM(ram), in: cfg.Inputs,
 		clock: newCounter(cfg.Clock, m.Caps.Misc.PreemptionTimerRate)}
 	var err error
 	// 4 KiB pages where EPT has accessed and dirty flags: the memory

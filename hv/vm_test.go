@@ -107,3 +107,28 @@ func TestExitPathDoesNotAllocate(t *testing.T) {
 	elf := imagetest.Build(t, "..")
 	imagetest.NoAlloc(t, elf, `^hindsight/hv\.\(\*VM\)\.handleExit$`, `^hindsight/vmx\.(enter|vmexit)$`)
 }
+
+func TestRepString(t *testing.T) {
+	for _, c := range []struct {
+		code []byte
+		long bool
+		want bool
+	}{
+		{[]byte{0xF3, 0xA4}, true, true},              // rep movsb
+		{[]byte{0xF3, 0x48, 0xA5}, true, true},        // rep movsq
+		{[]byte{0xF3, 0x48, 0xAB}, true, true},        // rep stosq
+		{[]byte{0x66, 0xF3, 0xAB}, false, true},       // rep stosw
+		{[]byte{0xF2, 0xAE}, true, true},              // repne scasb
+		{[]byte{0xF3, 0x6E}, true, true},              // rep outsb
+		{[]byte{0xA4}, true, false},                   // movsb, no REP
+		{[]byte{0xF3, 0x90}, true, false},             // pause
+		{[]byte{0xF3, 0x0F, 0xB8, 0xC0}, true, false}, // popcnt
+		{[]byte{0xF3, 0x48}, true, false},             // cut short
+		{[]byte{0xF3, 0x48, 0xA5}, false, false},      // in 32-bit code 0x48 is DEC EAX
+		{nil, true, false},
+	} {
+		if got := repString(c.code, c.long); got != c.want {
+			t.Errorf("% x (long %v): %v, want %v", c.code, c.long, got, c.want)
+		}
+	}
+}
