@@ -20,12 +20,12 @@ const fixedRTC = 946684800
 // (README: "Command-line options"), parsed into what hv.PairConfig needs
 // plus what main prints.
 type pairOptions struct {
-	cfg        hv.PairConfig
-	status     time.Duration // status line period
-	mode, arg  uint64        // the test guest's mode and parameter
-	testOpts   []string      // the test guest's options given (they conflict with guest=)
-	realRTC    bool
-	corrupt    string // the corrupt= option as given, for the summary
+	cfg       hv.PairConfig
+	status    time.Duration // status line period
+	mode, arg uint64        // the test guest's mode and parameter
+	testOpts  []string      // the test guest's options given (they conflict with guest=)
+	realRTC   bool
+	corrupt   string // the corrupt= option as given, for the summary
 }
 
 func parsePairOptions(opts map[string]string) (pairOptions, error) {

@@ -178,7 +178,6 @@ func (c *branchCounter) exact() bool    { return true }
 func (c *branchCounter) aligned() bool  { return false }
 func (c *branchCounter) stepwise() bool { return true }
 
-
 // The self-test.
 
 // probeTicks bounds each probe run in TSC ticks (tens of milliseconds on

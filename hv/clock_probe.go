@@ -33,8 +33,8 @@ const (
 	probeJmp   = image.FlatLoadAddr + 4
 	probeRep   = image.FlatLoadAddr + 6
 	probeCLI   = image.FlatLoadAddr + 0xA // 7 ADDs, then the CLI at +0x26
-	probeBuf   = 0x200000 // REP STOSB's buffer
-	probeRepN  = 1 << 20  // its length
+	probeBuf   = 0x200000                 // REP STOSB's buffer
+	probeRepN  = 1 << 20                  // its length
 	probeLongV = 25_000_005
 )
 

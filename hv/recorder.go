@@ -36,11 +36,11 @@ type recorder struct {
 	// clock whose counts several instructions share, RIP and RCX tell
 	// them apart), and when.
 	lastSeq, lastCount, lastRIP, lastRCX, lastNs uint64
-	hooked                     uint64          // records the hook has counted
-	corrupted                  replay.Landmark // where the hook struck
-	corruptedKind              replay.Kind
-	bad                        [replay.RecordSize]byte // the malformed record the hook writes
-	unprotected                bool                    // the backup stopped: nothing is logged any more
+	hooked                                       uint64          // records the hook has counted
+	corrupted                                    replay.Landmark // where the hook struck
+	corruptedKind                                replay.Kind
+	bad                                          [replay.RecordSize]byte // the malformed record the hook writes
+	unprotected                                  bool                    // the backup stopped: nothing is logged any more
 }
 
 // Corruption is a test hook: the primary logs its N-th record (of Kind, if

@@ -10,8 +10,8 @@ import (
 	"hindsight/boot/msr"
 	"hindsight/ept"
 	"hindsight/guest/image"
-	"hindsight/hv/paging"
 	"hindsight/hv/dev"
+	"hindsight/hv/paging"
 	"hindsight/vmx"
 )
 

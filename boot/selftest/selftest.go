@@ -5,8 +5,8 @@
 package selftest
 
 import (
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"runtime"
 	"runtime/debug"
