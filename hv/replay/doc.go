@@ -29,13 +29,13 @@
 //	branch  retired branches in guest mode since the exit       CPUs with a PMU
 //	        (IA32_PERFEVTSELx, BR_INST_RETIRED)
 //
-// # Record layout (layout version 3)
+// # Record layout (layout version 4)
 //
 // A record is exactly [RecordSize] = 64 bytes, every integer
 // little-endian, no pointers:
 //
 //	offset  size  field
-//	0       1     Kind (1..7, see below; 0 is invalid, so a zeroed slot never decodes)
+//	0       1     Kind (1..8, see below; 0 is invalid, so a zeroed slot never decodes)
 //	1       3     reserved, must be 0
 //	4       4     CRC-32C (Castagnoli) of bytes 0-3 followed by bytes 8-63
 //	8       8     Seq   } the landmark
@@ -54,8 +54,9 @@
 //	3 KindSerialIn  any     byte received on COM1         interrupt requested  interrupt delivered
 //	4 KindDigest    any     digest of the vCPU state      of guest RAM         of devices and output
 //	5 KindProgress  any     primary's host time, ns       -                    -
-//	6 KindEnd       any     the guest's exit status       EndCause (1-6)       -
+//	6 KindEnd       any     the guest's exit status       EndCause (1-7)       -
 //	7 KindPosition  >= 1    the guest's RCX               register fingerprint -
+//	8 KindFinal     any     index i (0-13)                final state word 2i  word 2i+1
 //
 // The inputs (KindClock, KindSerialIn) change the guest's devices: device
 // time (the devices are pure functions of their state, the guest's
@@ -69,6 +70,16 @@
 // backup compares both with its own, so a wrong input is caught at its own
 // landmark. Both codes are Unrecorded (0) in a record the primary had to
 // write before its injection was decided; the backup checks nothing then.
+//
+// The primary ends its log with its final digest (where the guest state
+// can be read), the FinalRecords KindFinal records of its [FinalState]
+// (registers, control registers, and the position just before the end on
+// the clock), and the END record, all at the landmark where it ended. An
+// END's cause, with its status, says whether the end was a failure
+// ([EndCause.Failure]): a triple fault, a non-zero exit status, a kernel
+// panic seen on the console (EndPanic, at the OUT that completed the
+// line "Kernel panic - not syncing"), an unhandled exit, a failed VM
+// entry.
 //
 // A KindPosition record opens every asynchronous stop: the backup stops
 // its guest at (Seq, Count), checks RIP, RCX and the register fingerprint,
@@ -87,9 +98,9 @@
 //
 // # Versioning
 //
-// [LayoutVersion] (3) numbers this record layout; any change to it bumps
+// [LayoutVersion] (4) numbers this record layout; any change to it bumps
 // it. The ring's creation stamp is [RingStamp] (= LayoutVersion), which
-// [CheckRing] checks. Version 3 replaced the port-read records with device
+// [CheckRing] checks. Version 4 added KindFinal and EndPanic. Version 3 replaced the port-read records with device
 // time (KindClock), added the counter (Count, formerly a branch count that
 // was always 0), KindPosition and the end cause, and dropped the timer's
 // own IRQ record (the PIT model raises it from the device time).

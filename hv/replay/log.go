@@ -228,3 +228,31 @@ func (r *Reader) Close() {
 	r.l.readerClosed.Store(true)
 	r.l.headStamp.Store(0)
 }
+
+// Ahead decodes up to len(dst) of the records after the one Head holds
+// (the next ones if it holds none), lag or not, without taking them, for
+// a debugger's look at what the backup will replay next. It stops at a
+// record that does not decode and at the end of the ring's slot array (a
+// look never wraps), and returns how many it decoded and how many records
+// are in the log in all. Reader side (the backup's thread).
+func (r *Reader) Ahead(dst []Record) (n int, inFlight uint64) {
+	inFlight = r.l.ring.Available()
+	if len(dst) == 0 {
+		return 0, inFlight
+	}
+	skip := 0
+	if r.have {
+		skip = 1
+	}
+	b, err := r.l.ring.Peek(len(dst) + skip)
+	if err != nil {
+		return 0, inFlight
+	}
+	for i := skip; (i+1)*RecordSize <= len(b) && n < len(dst); i++ {
+		if !Check(b[i*RecordSize:], &dst[n]) {
+			break
+		}
+		n++
+	}
+	return n, inFlight
+}

@@ -236,11 +236,43 @@ func TestCheckRingMismatch(t *testing.T) {
 	if r, err = ringbuf.Create(mem, RecordSize, 4, RingStamp-1); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: creation stamp 2 (the record layout version), this program uses version 3: replay: ring does not carry records of this layout" {
+	if err := CheckRing(r); !errors.Is(err, ErrRingLayout) || err.Error() != "replay: ring: creation stamp 3 (the record layout version), this program uses version 4: replay: ring does not carry records of this layout" {
 		t.Fatalf("%v", err)
 	}
 	l := newTestLog(t, 4, Lag{})
 	if err := CheckRing(l.ring); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Ahead shows the records after the head without taking them, whatever
+// the lag, and the head and Consume go on as before.
+func TestReaderAhead(t *testing.T) {
+	l := newTestLog(t, 8, Lag{Records: 100})
+	w, r := l.Writer(), l.Reader()
+	var buf [4]Record
+	if n, in := r.Ahead(buf[:]); n != 0 || in != 0 {
+		t.Fatalf("empty log: %d records, %d in flight", n, in)
+	}
+	for i := uint64(1); i <= 5; i++ {
+		if w.Write(&Record{Kind: KindRDTSC, Seq: i, RIP: 0x1000 + i, Value: i * 7}, 1) != Written {
+			t.Fatal("write")
+		}
+	}
+	n, in := r.Ahead(buf[:])
+	if n != 4 || in != 5 || buf[0].Seq != 1 || buf[3].Seq != 4 {
+		t.Fatalf("before Head: %d records from #%d, %d in flight", n, buf[0].Seq, in)
+	}
+	w.Close() // the lag no longer holds the records back
+	h, st, _ := r.Head(2)
+	if st != Ready || h.Seq != 1 {
+		t.Fatalf("head %v %v", h, st)
+	}
+	if n, _ := r.Ahead(buf[:2]); n != 2 || buf[0].Seq != 2 || buf[1].Seq != 3 {
+		t.Fatalf("after Head: %d records from #%d", n, buf[0].Seq)
+	}
+	r.Consume()
+	if h, st, _ := r.Head(2); st != Ready || h.Seq != 2 {
+		t.Fatalf("next head %v %v", h, st)
 	}
 }

@@ -18,7 +18,7 @@ const (
 	// LayoutVersion is the version of the record layout described in the
 	// package documentation. Any change to it, including giving meaning to
 	// reserved bytes or adding a kind, bumps this number.
-	LayoutVersion = 3
+	LayoutVersion = 4
 )
 
 // Interrupt codes, in Value2 and Value3 of the input records (KindClock,
@@ -58,7 +58,7 @@ const (
 // (never written) record never decodes.
 type Kind uint8
 
-// The record kinds of layout version 3.
+// The record kinds of layout version 4.
 const (
 	// KindRDTSC: Value is the TSC value the primary returned to the guest.
 	// Only at a synchronous exit (Count 0).
@@ -90,8 +90,12 @@ const (
 	// inside a REP string instruction), Value2 a fingerprint of its
 	// registers. Every record of the landmark follows it.
 	KindPosition Kind = 7
+	// KindFinal: part of the primary's final state, logged before its END
+	// record (FinalState): Value is the index i of the pair of state words
+	// (0 to FinalRecords-1), Value2 and Value3 are words 2i and 2i+1.
+	KindFinal Kind = 8
 
-	maxKind = KindPosition
+	maxKind = KindFinal
 )
 
 var kindNames = [...]string{
@@ -102,6 +106,7 @@ var kindNames = [...]string{
 	KindProgress: "PROGRESS",
 	KindEnd:      "END",
 	KindPosition: "POSITION",
+	KindFinal:    "FINAL",
 }
 
 // Valid reports whether k is a kind of this layout version.
@@ -141,8 +146,9 @@ const (
 	EndUnhandled   EndCause = 4 // an exit the hypervisor does not handle (EPT violation, unsupported instruction, ...)
 	EndEntryFailed EndCause = 5 // VM entry failed (invalid guest state, controls, ...)
 	EndStopped     EndCause = 6 // the host stopped it
+	EndPanic       EndCause = 7 // the guest's console printed "Kernel panic - not syncing" (the OUT that completed the line)
 
-	maxEndCause = EndStopped
+	maxEndCause = EndPanic
 )
 
 var endCauseNames = [...]string{
@@ -152,10 +158,26 @@ var endCauseNames = [...]string{
 	EndUnhandled:   "unhandled exit",
 	EndEntryFailed: "VM entry failed",
 	EndStopped:     "stopped by the host",
+	EndPanic:       "kernel panic",
 }
 
 // Valid reports whether c is a known end cause.
 func (c EndCause) Valid() bool { return c >= 1 && c <= maxEndCause }
+
+// Failure reports whether an end with this cause and exit status is a
+// failure of the guest, the end a debugger wants to walk into: a triple
+// fault, a non-zero exit status, a kernel panic, an exit the hypervisor
+// does not handle, a VM entry that failed. A zero exit status, a guest
+// that halted for good and a stop by the host are not.
+func (c EndCause) Failure(status uint64) bool {
+	switch c {
+	case EndExitPort:
+		return status != 0
+	case EndTripleFault, EndUnhandled, EndEntryFailed, EndPanic:
+		return true
+	}
+	return false
+}
 
 func (c EndCause) String() string {
 	if c.Valid() {
@@ -325,6 +347,9 @@ func (r *Record) Validate() error {
 		}
 		return malformed("Count", k, r.Count, 0, "%v: count %d, must be 0 (only at a synchronous exit)", k, r.Count)
 	case ruleValue:
+		if k == KindFinal {
+			return malformed("Value", k, r.Value, FinalRecords-1, "%v: index %d, must be < %d", k, r.Value, FinalRecords)
+		}
 		return malformed("Value", k, r.Value, 255, "%v: byte 0x%x, must be <= 0xff", k, r.Value)
 	case ruleValue2:
 		switch {
@@ -335,7 +360,7 @@ func (r *Record) Validate() error {
 			return malformed("Value2", k, r.Value2, uint64(maxEndCause), "%v: end cause %d, must be 1-%d", k, r.Value2, maxEndCause)
 		}
 		return malformed("Value2", k, r.Value2, 0,
-			"%v: Value2 0x%x, must be 0 unless CLOCK, SERIALIN, DIGEST, END or POSITION", k, r.Value2)
+			"%v: Value2 0x%x, must be 0 unless CLOCK, SERIALIN, DIGEST, END, POSITION or FINAL", k, r.Value2)
 	case ruleValue3:
 		if k.IsInput() && !validCode(r.Value3) {
 			return malformed("Value3", k, r.Value3, 0x2ff,
@@ -346,7 +371,7 @@ func (r *Record) Validate() error {
 				"%v: delivered interrupt 0x%x with requested 0x%x: both or neither must be 0 (unrecorded)", k, r.Value3, r.Value2)
 		}
 		return malformed("Value3", k, r.Value3, 0,
-			"%v: Value3 0x%x, must be 0 unless CLOCK, SERIALIN or DIGEST", k, r.Value3)
+			"%v: Value3 0x%x, must be 0 unless CLOCK, SERIALIN, DIGEST or FINAL", k, r.Value3)
 	}
 	return nil
 }
@@ -366,14 +391,14 @@ const (
 
 func (r *Record) broken() rule {
 	k := r.Kind
-	uses2 := k.IsInput() || k == KindDigest || k == KindEnd || k == KindPosition
-	uses3 := k.IsInput() || k == KindDigest
+	uses2 := k.IsInput() || k == KindDigest || k == KindEnd || k == KindPosition || k == KindFinal
+	uses3 := k.IsInput() || k == KindDigest || k == KindFinal
 	switch {
 	case !k.Valid():
 		return ruleKind
 	case k == KindRDTSC && r.Count != 0, k == KindPosition && r.Count == 0:
 		return ruleCount
-	case k == KindSerialIn && r.Value > 255:
+	case k == KindSerialIn && r.Value > 255, k == KindFinal && r.Value >= FinalRecords:
 		return ruleValue
 	case k.IsInput() && !validCode(r.Value2),
 		k == KindEnd && (r.Value2 == 0 || r.Value2 > uint64(maxEndCause)),
@@ -459,6 +484,14 @@ func (r Record) String() string {
 	case KindPosition:
 		b = appendHex(b, " rcx=", r.Value)
 		b = appendHex(b, " regs=", r.Value2)
+	case KindFinal:
+		i := 2 * r.Value
+		b = append(b, ' ')
+		b = append(b, FinalName(int(i))...)
+		b = appendHex(b, "=", r.Value2)
+		b = append(b, ' ')
+		b = append(b, FinalName(int(i+1))...)
+		b = appendHex(b, "=", r.Value3)
 	default:
 		b = appendHex(b, " value=", r.Value)
 		b = appendHex(b, " value2=", r.Value2)

@@ -50,6 +50,9 @@ var samples = []Record{
 	{Kind: KindEnd, Seq: 17, RIP: 0x4000, Count: 3, Value: ^uint64(0), Value2: uint64(EndStopped)},
 	{Kind: KindPosition, Seq: 18, RIP: 0x5000, Count: 1, Value: 0x10, Value2: ^uint64(0)},
 	{Kind: KindPosition, Seq: 0, RIP: 0, Count: ^uint64(0)},
+	{Kind: KindEnd, Seq: 19, RIP: 0x6000, Value: 0, Value2: uint64(EndPanic)},
+	{Kind: KindFinal, Seq: 19, RIP: 0x6000, Value: 0, Value2: 1, Value3: ^uint64(0)},
+	{Kind: KindFinal, Seq: 19, RIP: 0x6000, Count: 7, Value: FinalRecords - 1},
 }
 
 func encode(r Record) []byte {
@@ -256,16 +259,17 @@ func TestValidation(t *testing.T) {
 		msg   string
 	}{
 		{with(func(r *Record) {}), "Kind", 0, "replay: record: kind 0 (invalid: a zeroed record)"},
-		{with(func(r *Record) { r.Kind = 8 }), "Kind", 8, "replay: record: unknown kind 8"},
+		{with(func(r *Record) { r.Kind = 9 }), "Kind", 9, "replay: record: unknown kind 9"},
 		{with(func(r *Record) { r.Kind = 255 }), "Kind", 255, "replay: record: unknown kind 255"},
 		{with(func(r *Record) { r.Kind = KindRDTSC; r.Count = 5 }), "Count", 5, "replay: record: RDTSC: count 5, must be 0 (only at a synchronous exit)"},
 		{with(func(r *Record) { r.Kind = KindPosition }), "Count", 0, "replay: record: POSITION: count 0, an asynchronous stop lies after the exit (count >= 1)"},
 		{with(func(r *Record) { r.Kind = KindSerialIn; r.Value = 256 }), "Value", 256, "replay: record: SERIALIN: byte 0x100, must be <= 0xff"},
-		{with(func(r *Record) { r.Kind = KindRDTSC; r.Value2 = 1 }), "Value2", 1, "replay: record: RDTSC: Value2 0x1, must be 0 unless CLOCK, SERIALIN, DIGEST, END or POSITION"},
+		{with(func(r *Record) { r.Kind = KindRDTSC; r.Value2 = 1 }), "Value2", 1, "replay: record: RDTSC: Value2 0x1, must be 0 unless CLOCK, SERIALIN, DIGEST, END, POSITION or FINAL"},
 		{with(func(r *Record) { r.Kind = KindProgress; r.Value2 = 1 }), "Value2", 1, "PROGRESS: Value2 0x1"},
-		{with(func(r *Record) { r.Kind = KindEnd }), "Value2", 0, "replay: record: END: end cause 0, must be 1-6"},
-		{with(func(r *Record) { r.Kind = KindEnd; r.Value2 = 0x101 }), "Value2", 0x101, "END: end cause 257, must be 1-6"},
-		{with(func(r *Record) { r.Kind = KindEnd; r.Value2 = 1; r.Value3 = 7 }), "Value3", 7, "replay: record: END: Value3 0x7, must be 0 unless CLOCK, SERIALIN or DIGEST"},
+		{with(func(r *Record) { r.Kind = KindEnd }), "Value2", 0, "replay: record: END: end cause 0, must be 1-7"},
+		{with(func(r *Record) { r.Kind = KindEnd; r.Value2 = 0x101 }), "Value2", 0x101, "END: end cause 257, must be 1-7"},
+		{with(func(r *Record) { r.Kind = KindEnd; r.Value2 = 1; r.Value3 = 7 }), "Value3", 7, "replay: record: END: Value3 0x7, must be 0 unless CLOCK, SERIALIN, DIGEST or FINAL"},
+		{with(func(r *Record) { r.Kind = KindFinal; r.Value = FinalRecords }), "Value", FinalRecords, "replay: record: FINAL: index 14, must be < 14"},
 		{with(func(r *Record) { r.Kind = KindPosition; r.Count = 1; r.Value3 = 1 }), "Value3", 1, "POSITION: Value3 0x1"},
 		{with(func(r *Record) { r.Kind = KindClock; r.Value2 = 0x20 }), "Value2", 0x20, "replay: record: CLOCK: requested interrupt 0x20, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector"},
 		{with(func(r *Record) { r.Kind = KindClock; r.Value2 = 0x220; r.Value3 = 0x320 }), "Value3", 0x320, "replay: record: CLOCK: delivered interrupt 0x320, must be 0 (unrecorded), 0x100 (none) or 0x200 + vector"},
@@ -312,12 +316,12 @@ func TestCRCErrorMessage(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
-	want := []string{"Kind(0)", "RDTSC", "CLOCK", "SERIALIN", "DIGEST", "PROGRESS", "END", "POSITION", "Kind(8)"}
+	want := []string{"Kind(0)", "RDTSC", "CLOCK", "SERIALIN", "DIGEST", "PROGRESS", "END", "POSITION", "FINAL", "Kind(9)"}
 	for k, w := range want {
 		if got := Kind(k).String(); got != w {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, w)
 		}
-		if Kind(k).Valid() != (k >= 1 && k <= 7) {
+		if Kind(k).Valid() != (k >= 1 && k <= 8) {
 			t.Errorf("Kind(%d).Valid() wrong", k)
 		}
 	}
@@ -355,6 +359,8 @@ func TestRecordString(t *testing.T) {
 		{Record{Kind: KindProgress, Seq: 8, RIP: 0x10, Value: 1500}, "#8 rip=0x10 PROGRESS host=1500ns"},
 		{Record{Kind: KindEnd, Seq: 9, RIP: 0x10, Value: 3, Value2: uint64(EndExitPort)}, "#9 rip=0x10 END cause=exit port status=3"},
 		{Record{Kind: KindPosition, Seq: 9, Count: 100, RIP: 0x10, Value: 3, Value2: 0xfe}, "#9+100 rip=0x10 POSITION rcx=0x3 regs=0xfe"},
+		{Record{Kind: KindEnd, Seq: 9, RIP: 0x10, Value2: uint64(EndPanic)}, "#9 rip=0x10 END cause=kernel panic status=0"},
+		{Record{Kind: KindFinal, Seq: 9, RIP: 0x10, Value: 8, Value2: 0x1000, Value3: 0x202}, "#9 rip=0x10 FINAL rip=0x1000 rflags=0x202"},
 		{Record{Kind: 9, Seq: 1, Value: 2, Value3: 5}, "#1 rip=0x0 Kind(9) value=0x2 value2=0x0 value3=0x5"},
 	}
 	for _, c := range cases {
@@ -454,5 +460,57 @@ func TestChecksumInsnMatchesTable(t *testing.T) {
 		if got, want := checksumInsn(&b), checksumTable(b[:]); got != want {
 			t.Fatalf("record %x: CRC32 instruction %#x, hash/crc32 %#x", b, got, want)
 		}
+	}
+}
+
+// Which ends are failures: the ones a debugger wants to walk into.
+func TestEndCauseFailure(t *testing.T) {
+	for _, c := range []struct {
+		cause  EndCause
+		status uint64
+		want   bool
+	}{
+		{EndExitPort, 0, false}, {EndExitPort, 1, true}, {EndExitPort, 1 << 32, true},
+		{EndTripleFault, 0, true}, {EndHalted, 0, false}, {EndUnhandled, 0, true},
+		{EndEntryFailed, 0, true}, {EndStopped, 0, false}, {EndPanic, 0, true}, {0, 0, false},
+	} {
+		if got := c.cause.Failure(c.status); got != c.want {
+			t.Errorf("%v status %d: Failure %v, want %v", c.cause, c.status, got, c.want)
+		}
+	}
+}
+
+// A FinalState survives its records, in any order, and names its words.
+func TestFinalState(t *testing.T) {
+	var s FinalState
+	for i := range s {
+		s[i] = uint64(i)*0x1111 + 1
+	}
+	at := Landmark{Seq: 40, Count: 0, RIP: s[FinalRIP]}
+	var got FinalState
+	for i := FinalRecords - 1; i >= 0; i-- {
+		r := s.Record(i, at)
+		if err := r.Validate(); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		var back Record
+		if err := Decode(encode(r), &back); err != nil || back != r {
+			t.Fatalf("record %d: round trip %+v %v", i, back, err)
+		}
+		if !got.Apply(&back) {
+			t.Fatalf("record %d not applied", i)
+		}
+	}
+	if got != s {
+		t.Fatalf("got %v, want %v", got, s)
+	}
+	if b := got.Before(); b != (Landmark{Seq: s[FinalBeforeSeq], Count: s[FinalBeforeCount], RIP: s[FinalRIP]}) {
+		t.Errorf("Before %v", b)
+	}
+	if got.Apply(&Record{Kind: KindEnd}) {
+		t.Error("an END record applied as FINAL")
+	}
+	if FinalName(FinalRFLAGS) != "rflags" || FinalName(FinalTotal) != "total" || FinalName(99) != "word(99)" {
+		t.Error("FinalName")
 	}
 }
