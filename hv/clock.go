@@ -42,6 +42,11 @@ type counter interface {
 	// elapsed returns the guest's progress during the run that ended in
 	// an asynchronous exit.
 	elapsed(v *VM) uint64
+	// sinceEntry returns the guest's progress from the last entry to this
+	// exit, whatever the exit, without changing anything (for a
+	// synchronous exit: the instructions or branches before the one that
+	// exited), and false where the clock cannot tell (the exit clock).
+	sinceEntry(v *VM) (uint64, bool)
 	// exact reports whether elapsed is exact: then asynchronous exits
 	// are landmarks, where inputs may be taken.
 	exact() bool
@@ -56,6 +61,10 @@ type counter interface {
 	// stopTrapped reports whether the exit elapsed has just counted was
 	// the clock's own breakpoint or single step (stepper.go).
 	stopTrapped() bool
+	// release gives back a breakpoint or single step armed for an entry
+	// that a synchronous exit ended before the stop (a backup's, right
+	// after the exit: no handler or digest sees it).
+	release(v *VM)
 }
 
 // ClockKind names a clock.
@@ -106,10 +115,14 @@ func (c *exitCounter) arm(_ *VM, ticks, progress, stop uint64) uint32 {
 	return uint32(min(ticks>>c.rate, 0xFFFFFFFF))
 }
 func (c *exitCounter) elapsed(v *VM) uint64 { return 0 }
-func (c *exitCounter) exact() bool          { return false }
-func (c *exitCounter) aligned() bool        { return false }
-func (c *exitCounter) stepwise() bool       { return false }
-func (c *exitCounter) stopTrapped() bool    { return false }
+func (c *exitCounter) sinceEntry(v *VM) (uint64, bool) {
+	return 0, false
+}
+func (c *exitCounter) exact() bool       { return false }
+func (c *exitCounter) aligned() bool     { return false }
+func (c *exitCounter) stepwise() bool    { return false }
+func (c *exitCounter) stopTrapped() bool { return false }
+func (c *exitCounter) release(v *VM)     {}
 
 // sliceUnit is the number of instructions in one Bochs 2.7 CPU slice
 // (BX_DBG_DEFAULT_ICOUNT_QUANTUM in bx_debug/dbg_main.cc).
@@ -190,6 +203,17 @@ func (c *sliceCounter) elapsed(v *VM) uint64 {
 	c.checkTrap(v)
 	c.disarm(v, n)
 	return n
+}
+
+// sinceEntry is elapsed's count without its side effects: the exit stub
+// measured where in its slice every exit fell, synchronous ones too.
+func (c *sliceCounter) sinceEntry(v *VM) (uint64, bool) {
+	s, _ := vmx.VMREAD(vmx.PreemptionTimerValue)
+	extra, ok := vmx.SliceOffset(v.regs.Phase)
+	if !ok || s > c.armed || c.armed-s < sliceUnit {
+		return 0, false
+	}
+	return c.armed - s - sliceUnit + extra, true
 }
 
 func (c *sliceCounter) exact() bool    { return true }

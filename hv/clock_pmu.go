@@ -121,6 +121,11 @@ func (c *branchCounter) arm(v *VM, ticks, progress, stop uint64) uint32 {
 // record of its log, whose count budget has just returned (the reader
 // holds it, so Head returns it at once). Only a replayer has stops.
 func stopRIP(v *VM) (uint64, bool) {
+	if v.dbg != nil {
+		if rip, ok := v.dbg.stopRIP(v); ok {
+			return rip, true
+		}
+	}
 	p, ok := v.in.(*replayer)
 	if !ok {
 		return 0, false
@@ -172,6 +177,10 @@ func (c *branchCounter) elapsed(v *VM) uint64 {
 	c.checkTrap(v)
 	c.disarm(v, d)
 	return d
+}
+
+func (c *branchCounter) sinceEntry(v *VM) (uint64, bool) {
+	return c.ctr.Delta(c.load, c.regs.readMSR(pmu.IA32_PMC0)), true
 }
 
 func (c *branchCounter) exact() bool    { return true }
@@ -244,6 +253,7 @@ func (v *VM) probeEnter(timer uint32) (vmx.BasicExitReason, error) {
 		return 0, fmt.Errorf("VM entry failed: %v", vmx.StatusError(st))
 	}
 	v.launched = true
+	v.tf.exit(v, 0x400) // a TF step is given back right after the exit, as the vCPU loop does
 	r := vmx.ExitReason(v.regs.ExitReason)
 	if r.EntryFailed() {
 		return 0, fmt.Errorf("VM entry failed: %v", r)

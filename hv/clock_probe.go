@@ -6,6 +6,7 @@ import (
 	"hindsight/boot"
 	"hindsight/ept"
 	"hindsight/guest/image"
+	"hindsight/hv/paging"
 	"hindsight/hv/pmu"
 	"hindsight/vmx"
 )
@@ -81,6 +82,7 @@ func (m *Machine) ProbeClock(cpu int, ram boot.GuestRegion) ClockProbe {
 func (m *Machine) probeVM(v *VM, ram boot.GuestRegion) error {
 	v.m, v.cfg.Name = m, "clock probe"
 	v.ram = physBytes(ram.Base, ram.Size)
+	v.guestMem = paging.RAM(v.ram)
 	var err error
 	if v.ept, err = ept.Build(eptAlloc{}, m.EPT, ept.Layout{Size: ram.Size, HostBase: ram.Base, Perm: ept.RWX, MemType: ept.WB}); err != nil {
 		return err

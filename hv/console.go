@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"bytes"
 	"syscall"
 	"unsafe"
 )
@@ -16,7 +17,19 @@ type lineWriter struct {
 	mute  bool
 	bytes uint64
 	hash  uint64 // FNV-1a of every byte: the replicas' outputs are compared by it
+
+	// The first line that carried panicMarker (a Linux panic), as far as
+	// it fits.
+	panicked bool
+	panicLen int
+	panicBuf [160]byte
 }
+
+// panicMarker is what Linux prints when it panics (kernel/panic.c).
+var panicMarker = []byte("Kernel panic - not syncing")
+
+// panicText returns the line that carried panicMarker.
+func (w *lineWriter) panicText() string { return string(w.panicBuf[:w.panicLen]) }
 
 func (w *lineWriter) init(tag string) {
 	w.start = copy(w.buf[:], tag)
@@ -45,6 +58,10 @@ func (w *lineWriter) putByte(b byte) {
 func (w *lineWriter) flush() {
 	if w.n == w.start {
 		return
+	}
+	if !w.panicked && bytes.Contains(w.buf[w.start:w.n], panicMarker) {
+		w.panicked = true
+		w.panicLen = copy(w.panicBuf[:], w.buf[w.start:w.n])
 	}
 	w.buf[w.n] = '\n'
 	if !w.mute {

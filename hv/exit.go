@@ -27,6 +27,7 @@ const (
 	causeSetup       // the VM could not be set up on its CPU
 	causeClockLost   // the slice clock found no slices at an exit
 	causeStopped     // the host asked it to stop
+	causePanic       // its console printed "Kernel panic - not syncing" (Config.PanicEnds)
 
 	causeDivergence   // Backup: execution no longer matches the log
 	causeMalformed    // Backup: a record failed validation
@@ -47,6 +48,8 @@ func (c cause) endCause() replay.EndCause {
 		return replay.EndUnhandled
 	case causeEntryFailed, causeEntryInsn, causeSetup, causeClockLost:
 		return replay.EndEntryFailed
+	case causePanic:
+		return replay.EndPanic
 	}
 	return replay.EndStopped
 }
@@ -85,6 +88,7 @@ func (v *VM) dispatch() {
 	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
+		v.lastSync = false
 		v.endVM(causeEntryFailed, r, v.regs.ExitQual)
 		return
 	}
@@ -94,9 +98,14 @@ func (v *VM) dispatch() {
 	}
 
 	if !synchronous(basic) {
+		v.lastSync = false
 		v.asyncExit(basic)
 		return
 	}
+	since, _ := v.clock.sinceEntry(v)
+	v.before = v.count + since
+	v.total += v.before
+	v.lastSync = true
 	v.seq++
 	v.count = 0
 	v.published.seq.Store(v.seq)
@@ -164,13 +173,15 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 	if v.end.cause != causeNone {
 		return
 	}
-	if basic == vmx.ReasonExceptionOrNMI && !v.clockTrapped() {
+	if basic == vmx.ReasonExceptionOrNMI && !v.ownTrap() {
 		// With "NMI exiting" an NMI that arrives in the guest is the
 		// host's (SDM Vol. 3C §26.2, §27.1), and so is a branch clock's
 		// PMI: run the host's handler, which parks the CPU when the host
-		// is stopping. The exception bitmap holds only the clock's #DB
-		// while it steps; any other event here is unexpected (a guest
-		// that single-steps itself while the clock steps it).
+		// is stopping. The exception bitmap holds only what the clock's
+		// and the debugger's breakpoints and single steps intercept, and
+		// ownTrap knows those exits (the guest's own debug conditions
+		// among them are reflected to it); any other event here is
+		// unexpected.
 		info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
 		if vmx.EventType(info>>vmx.IntInfoTypeShift&7) != vmx.EventNMI {
 			v.endVM(causeUnhandledExit, v.regs.ExitReason, v.regs.ExitQual)
@@ -190,6 +201,7 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 	if v.reinject() {
 		return
 	}
+	v.reflect()
 	if v.stopRequest.Load() {
 		v.endVM(causeStopped, 0, 0)
 		return
@@ -293,6 +305,9 @@ func (v *VM) io() {
 		return
 	}
 	v.skip()
+	if v.out.panicked && v.cfg.PanicEnds {
+		v.endVM(causePanic, 0, 0)
+	}
 }
 
 // advance moves the devices to device time now (an input).

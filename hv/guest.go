@@ -174,6 +174,24 @@ func (v *VM) readGuest(va uint64, dst []byte) int {
 	return n
 }
 
+// writeGuest copies src to guest-virtual memory at va through the guest's
+// own page tables, page by page, and returns how much it wrote (it stops
+// at an address that does not translate). Does not allocate.
+func (v *VM) writeGuest(va uint64, src []byte) int {
+	r := v.pagingRegs()
+	var f paging.Fault
+	n := 0
+	for n < len(src) {
+		t, ok := paging.Walk(v.guestMem, &r, va+uint64(n), &f)
+		if !ok || t.PA >= uint64(len(v.ram)) {
+			break
+		}
+		in := t.PageSize - (va+uint64(n))&(t.PageSize-1)
+		n += copy(v.ram[t.PA:], src[n:min(uint64(len(src)), uint64(n)+in)])
+	}
+	return n
+}
+
 // repString reports whether the instruction in code is a string
 // instruction with a REP prefix (MOVS, STOS, LODS, CMPS, SCAS, INS, OUTS):
 // one that runs in iterations at one RIP, each a step of its own. long is

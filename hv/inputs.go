@@ -59,7 +59,8 @@ type world struct {
 	console     bool   // the host console's input goes to this VM
 	nextPoll    uint64 // TSC of the next look at the console
 	inByte      byte
-	inPending   bool // inByte waits for the UART to take it
+	inPending   bool        // inByte waits for the UART to take it
+	src         *consoleMux // where console input comes from: nil, the UART itself (boot.ConsoleRead)
 }
 
 const serialPollNs = 1_000_000 // how often a live VM looks for console input
@@ -107,7 +108,11 @@ func (w *world) serial(v *VM, t uint64) (byte, bool) {
 	if t >= w.nextPoll {
 		w.nextPoll = t + w.tscHz*serialPollNs/1e9
 		if !w.inPending {
-			w.inByte, w.inPending = boot.ConsoleRead()
+			if w.src != nil {
+				w.inByte, w.inPending = w.src.read()
+			} else {
+				w.inByte, w.inPending = boot.ConsoleRead()
+			}
 		}
 	}
 	if w.inPending && v.pc.CanReceive() {

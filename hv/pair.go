@@ -3,11 +3,13 @@ package hv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
 	"hindsight/boot"
 	"hindsight/guest/image"
+	"hindsight/hv/gdb"
 	"hindsight/hv/pmu"
 	"hindsight/hv/replay"
 )
@@ -36,6 +38,9 @@ type PairConfig struct {
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
 	MutePrimary           bool          // hash the primary's output instead of printing it
 	Trace                 [2]uint64     // log the exits of both in this range of landmarks (trace=exits:FROM-TO)
+	Debug                 DebugConfig   // how the backup is debugged (debug.go); Debug.Wait is set from GDB
+	GDB                   io.ReadWriter // the line a gdb stub serves for the backup (COM2), or nil
+	GDBTrace              io.Writer     // the stub's packet trace (gdbtrace), or nil
 }
 
 // DefaultRing is the smallest log a pair gets unless told otherwise.
@@ -49,6 +54,8 @@ type Pair struct {
 	Log             *replay.Log
 	rec             *recorder
 	rep             *replayer
+	fail            failureBox
+	console         *consoleMux
 	Clock           ClockKind
 	ClockWhy        string // why this clock runs, for the console
 	Probes          [2]ClockProbe
@@ -89,10 +96,15 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 		return nil, fmt.Errorf("hv: %w", err)
 	}
 	p.rec = newRecorder(p.Log, newWorld(cfg.Console), cfg.Verify, cfg.Corrupt)
+	p.rec.fail = &p.fail
+	if cfg.Console {
+		p.console = newConsoleMux(p)
+		p.rec.src = p.console
+	}
 	p.rep = newReplayer(p.Log)
 	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Guest: cfg.Guest,
 		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace,
-		Inputs: p.rec, Clock: p.Clock}); err != nil {
+		Inputs: p.rec, Clock: p.Clock, PanicEnds: true}); err != nil {
 		return nil, err
 	}
 	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Guest: cfg.Guest,
@@ -100,6 +112,15 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 		Inputs: p.rep, Clock: p.Clock}); err != nil {
 		return nil, err
 	}
+	dc := cfg.Debug
+	dc.Wait = cfg.GDB != nil
+	if dc.Start && !dc.Wait {
+		return nil, errors.New("hv: debug=start stops the backup for a debugger, and none can attach: boot with gdb=com2 too")
+	}
+	d := newDebugger(dc, &p.fail)
+	d.rep = p.rep
+	p.Backup.dbg = d
+	p.fail.notify = append(p.fail.notify, &d.attention)
 	return p, nil
 }
 
@@ -178,6 +199,14 @@ func (p *Pair) Run() Verdict {
 	// guests' TSC and device time.
 	tsc0 := boot.TSC()
 	p.rec.tsc0, p.rep.tsc0 = tsc0, tsc0
+	if p.console != nil {
+		stop := make(chan struct{})
+		go p.console.run(stop)
+		defer func() { close(stop); <-p.console.done }()
+	}
+	if p.cfg.GDB != nil {
+		go p.serveGDB()
+	}
 	var wg sync.WaitGroup
 	for _, vm := range []*VM{p.Primary, p.Backup} {
 		wg.Add(1)
@@ -188,6 +217,19 @@ func (p *Pair) Run() Verdict {
 	}
 	wg.Wait()
 	return p.verdict()
+}
+
+// serveGDB serves the backup to debuggers on the configured line for as
+// long as the program runs (sessions come and go; a serial line never
+// ends).
+func (p *Pair) serveGDB() {
+	t := p.Target()
+	for {
+		if err := gdb.Serve(p.cfg.GDB, t, gdb.Config{Trace: p.cfg.GDBTrace}); err != nil {
+			fmt.Printf("hv: gdb: %v\n", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the line ended or failed: serve it again, gently
+	}
 }
 
 // Stop asks both VMs to end at their next exits.

@@ -41,6 +41,7 @@ type recorder struct {
 	corruptedKind                                replay.Kind
 	bad                                          [replay.RecordSize]byte // the malformed record the hook writes
 	unprotected                                  bool                    // the backup stopped: nothing is logged any more
+	fail                                         *failureBox             // where a failure of the guest is published for the backup (nil: nowhere)
 }
 
 // Corruption is a test hook: the primary logs its N-th record (of Kind, if
@@ -131,14 +132,24 @@ func (r *recorder) outcome(v *VM, requested, delivered uint64) {
 	}
 }
 
-// finish logs the end: the final digest where the guest state is there to
-// read, and the END record; then the log is closed.
+// finish logs the end: the final digest and state where the guest state
+// is there to read, and the END record; then the log is closed. A failure
+// of the guest is published for the backup first (failure.go).
 func (r *recorder) finish(v *VM) {
 	r.flush(v, replay.Unrecorded, replay.Unrecorded)
 	if v.launched {
+		fs := v.finalState()
+		if c := v.end.cause.endCause(); c.Failure(uint64(v.end.status)) && r.fail != nil {
+			r.fail.publish(&Failure{Cause: c, Status: v.end.status, State: fs, Reason: v.failureReason(),
+				At: replay.Landmark{Seq: v.seq, Count: v.count, RIP: v.rip()}})
+		}
 		cpu, ram, devs := v.digest()
 		r.log1(v, replay.KindDigest, cpu, ram, devs)
 		v.stats.Digests++
+		for i := 0; i < replay.FinalRecords; i++ {
+			rec := fs.Record(i, replay.Landmark{})
+			r.log1(v, replay.KindFinal, rec.Value, rec.Value2, rec.Value3)
+		}
 	}
 	r.log1(v, replay.KindEnd, uint64(v.end.status), uint64(v.end.cause.endCause()), 0)
 	r.flush(v, replay.Unrecorded, replay.Unrecorded)

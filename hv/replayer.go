@@ -17,7 +17,9 @@ type replayer struct {
 	input  replay.Record // the landmark's input record whose outcome is checked
 	check  bool
 	div    divergence
-	primed bool // the POSITION of the current asynchronous stop was checked
+	primed bool              // the POSITION of the current asynchronous stop was checked
+	final  replay.FinalState // the primary's final state, as the log gave it (KindFinal)
+	nfinal int               // KindFinal records taken
 }
 
 // divergence is what the backup found where it left the primary's path,
@@ -184,6 +186,8 @@ func (p *replayer) poll(v *VM) {
 			}
 			v.stats.Digests++
 		case replay.KindProgress:
+		case replay.KindFinal:
+			p.takeFinal(h)
 		case replay.KindEnd:
 			// The primary's guest ended here in a way the backup does not
 			// reach by itself (it was stopped, or the hypervisor failed it).
@@ -252,6 +256,9 @@ func (p *replayer) finish(v *VM) {
 			}
 			v.stats.Digests++
 			p.consume(v)
+		case h.Kind == replay.KindFinal && h.Seq == v.seq && h.Count == v.count:
+			p.takeFinal(h)
+			p.consume(v)
 		case h.Kind == replay.KindEnd && h.Seq == v.seq && h.Count == v.count &&
 			h.Value == uint64(v.end.status) && replay.EndCause(h.Value2) == v.end.cause.endCause():
 			p.consume(v)
@@ -261,6 +268,13 @@ func (p *replayer) finish(v *VM) {
 			p.diverge(v, divEnd, h, replay.KindEnd)
 			return
 		}
+	}
+}
+
+// takeFinal keeps a word pair of the primary's final state.
+func (p *replayer) takeFinal(h *replay.Record) {
+	if p.final.Apply(h) {
+		p.nfinal++
 	}
 }
 

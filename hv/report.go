@@ -83,6 +83,9 @@ func (v *VM) report() {
 	case causeClockLost:
 		e.Reason = fmt.Sprintf("the slice clock lost its slices at an exit (preemption timer armed %d, saved %d, exit phase %#x): "+
 			"the guest's count is unknown, so replay cannot go on", v.end.info[1], v.end.info[0], v.regs.Phase)
+	case causePanic:
+		e.Reason = fmt.Sprintf("kernel panic: the guest's console printed %q", v.out.panicText())
+		e.Detail = g.Dump()
 	case causeStopped:
 		e.Reason = "stopped by the host"
 	case causeDivergence:
@@ -98,7 +101,7 @@ func (v *VM) report() {
 			e.At, replay.EndCause(v.end.info[1]), v.end.info[0])
 	}
 	switch c {
-	case causeExitPort, causeTripleFault, causeHalted, causeEPTViolation, causeUnhandledExit, causeUnsupportedIO:
+	case causeExitPort, causeTripleFault, causeHalted, causeEPTViolation, causeUnhandledExit, causeUnsupportedIO, causePanic:
 		e.Kind = EndedGuest
 	case causeEntryFailed, causeEntryInsn, causeSetup, causeClockLost:
 		e.Kind = EndedFailed

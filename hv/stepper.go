@@ -31,11 +31,17 @@ func (s *stepper) setup() {
 	s.regs.vmwrite(vmx.ExitControls, s.regs.vmread(vmx.ExitControls)|vmx.ExitSaveDebugControls)
 }
 
-// apply arms p's breakpoint or single step for one entry.
+// apply arms p's breakpoint or single step for one entry. A TF single
+// step is the VM's tfStep's (tfstep.go: invisible to the guest), armed
+// here and given back right after the exit.
 func (s *stepper) apply(v *VM, p pmu.Plan) {
 	s.plan = p
 	if p.MTF {
 		s.regs.vmwrite(vmx.ProcBasedControls, s.regs.vmread(vmx.ProcBasedControls)|vmx.ProcBasedMonitorTrapFlag)
+	}
+	if p.TrapFlag {
+		v.tf.arm(v)
+		return
 	}
 	if !p.Traps() && !p.ResumeFlag {
 		return
@@ -46,9 +52,6 @@ func (s *stepper) apply(v *VM, p pmu.Plan) {
 	if p.Traps() {
 		s.saved.exceptions = s.regs.vmread(vmx.ExceptionBitmap)
 		s.regs.vmwrite(vmx.ExceptionBitmap, s.saved.exceptions|1<<vmx.VectorDB)
-	}
-	if p.TrapFlag {
-		rflags |= pmu.RFLAGSTF
 	}
 	if p.Breakpoint {
 		s.saved.dr = s.regs.debugReg(p.Slot)
@@ -70,6 +73,10 @@ func (s *stepper) checkTrap(v *VM) {
 		s.trapped = true
 		return
 	}
+	if s.plan.TrapFlag {
+		s.trapped = v.tf.trapped || v.tf.done
+		return
+	}
 	if s.plan.Traps() && r == vmx.ReasonExceptionOrNMI {
 		info := s.regs.vmread(vmx.VMExitInterruptionInfo)
 		s.trapped = info&0xFF == vmx.VectorDB &&
@@ -86,13 +93,10 @@ func (s *stepper) disarm(v *VM, progress uint64) {
 	if p.MTF {
 		s.regs.vmwrite(vmx.ProcBasedControls, s.regs.vmread(vmx.ProcBasedControls)&^vmx.ProcBasedMonitorTrapFlag)
 	}
-	if !p.Traps() && !p.ResumeFlag {
-		return
+	if p.TrapFlag || !p.Traps() && !p.ResumeFlag {
+		return // a TF step was given back at the exit (tfStep.exit)
 	}
 	rflags := s.regs.vmread(vmx.GuestRFLAGS)
-	if p.TrapFlag {
-		rflags &^= pmu.RFLAGSTF
-	}
 	if pmu.ClearResumeFlag(p, s.regs.vmread(vmx.GuestRIP), v.regs.RCX, s.saved.rcx, progress) {
 		rflags &^= pmu.RFLAGSRF
 	}
@@ -106,9 +110,6 @@ func (s *stepper) disarm(v *VM, progress uint64) {
 	// pending and would be delivered at the next entry (SDM Vol. 3C,
 	// "Saving Non-Register State"): it is this stepper's, not the guest's.
 	mine := uint64(0)
-	if p.TrapFlag {
-		mine |= pmu.DR6BS
-	}
 	if p.Breakpoint {
 		mine |= 1 << p.Slot
 		s.regs.vmwrite(vmx.GuestDR7, pmu.RestoreSlot(s.regs.vmread(vmx.GuestDR7), s.saved.dr7, p.Slot))
@@ -118,6 +119,8 @@ func (s *stepper) disarm(v *VM, progress uint64) {
 }
 
 func (s *stepper) stopTrapped() bool { return s.trapped }
+
+func (s *stepper) release(v *VM) { s.disarm(v, 0) }
 
 // clockTrapped reports whether the exception or monitor-trap-flag exit
 // whose progress the clock has just taken is the clock's own breakpoint

@@ -12,6 +12,7 @@ import (
 	"hindsight/guest/image"
 	"hindsight/hv/dev"
 	"hindsight/hv/paging"
+	"hindsight/hv/pmu"
 	"hindsight/vmx"
 )
 
@@ -42,6 +43,7 @@ type Config struct {
 	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
 	Trace     [2]uint64        // log every exit whose landmark lies in [Trace[0], Trace[1]): landmark, reason, RIP (trace=exits:FROM-TO)
 	Clock     ClockKind        // what its landmarks count
+	PanicEnds bool             // its guest ends (EndPanic) at the OUT that completes a console line "Kernel panic - not syncing"
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -76,8 +78,24 @@ type VM struct {
 	// The landmark: synchronous exits so far, and the guest's progress
 	// since the last one on the clock's counter.
 	seq, count uint64
-	irqWindow  bool // interrupt-window exiting is on
-	injected   bool // an exception is being injected at this entry
+	// Where the clock counts (clock.exact): the guest's progress from its
+	// start to landmark seq, and from landmark seq-1 to the synchronous
+	// exit that made landmark seq (the instructions before the one that
+	// exited). lastSync says whether the last exit was synchronous.
+	total, before uint64
+	lastSync      bool
+	irqWindow     bool // interrupt-window exiting is on
+	injected      bool // an exception is being injected at this entry
+
+	tf  tfStep    // the single step armed for this entry, if any (tfstep.go)
+	dbg *debugger // a backup's debugger (debug.go); nil for other VMs
+	// A backup's, at each entry before the hypervisor arms anything: the
+	// guest's own DR7 and RFLAGS.TF; and at the exit, the guest's own
+	// debug conditions the hypervisor's interception caught, to reflect.
+	guestDR7     uint64
+	guestTF      bool
+	reflectDB    uint64
+	reflectICEBP bool
 
 	end endInfo // why the VM left Running (exit.go)
 
@@ -236,6 +254,9 @@ func (v *VM) Run() {
 	v.out.flush()
 	v.in.finish(v)
 	v.report()
+	if v.dbg != nil {
+		v.dbg.atEnd(v)
+	}
 	v.setState(v.end.state)
 }
 
@@ -255,15 +276,33 @@ func (v *VM) prepare() error {
 
 // loop is the vCPU state machine's Running state: enter, handle the exit,
 // until a handler ends the VM.
+//
+// A backup's debugger (debug.go) may stop the loop at the top of an
+// iteration, where the exit is handled and nothing is armed yet; what it
+// and the clock arm for an entry is given back right after the exit
+// (exitTraps).
 func (v *VM) loop() {
 	for v.end.cause == 0 {
+		if d := v.dbg; d != nil {
+			if d.attention.Load() {
+				d.boundary(v)
+			}
+			d.rep.waitLog(v)
+		}
 		v.arm()
+		if d := v.dbg; d != nil {
+			d.armEntry(v)
+		}
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
+			v.lastSync = false
 			v.endVM(causeEntryInsn, uint64(st), 0)
 			break
 		}
 		v.launched = true
 		v.stats.Exits++
+		if v.dbg != nil || v.tf.armed {
+			v.exitTraps()
+		}
 		if v.cfg.Account {
 			t := boot.ThreadTSC()
 			v.handleExit()
@@ -279,6 +318,12 @@ func (v *VM) loop() {
 // (a replayed asynchronous input); the clock turns that into a timer value.
 func (v *VM) arm() {
 	ticks, stop := v.in.budget(v)
+	if d := v.dbg; d != nil {
+		v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
+		rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
+		v.guestTF = rflags&pmu.RFLAGSTF != 0
+		stop = d.limit(v, stop)
+	}
 	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
 }
 

@@ -38,3 +38,15 @@ func writeDR0(v uint64)
 func writeDR1(v uint64)
 func writeDR2(v uint64)
 func writeDR3(v uint64)
+
+// DR6 reads the debug status register. Like DR0-DR3 it is the
+// processor's own: a #DB VM exit leaves it unchanged (the exit
+// qualification reports the conditions instead), so a hypervisor that
+// reflects a #DB to its guest writes the guest's DR6 itself.
+func DR6() uint64 { return readDR6() }
+
+// SetDR6 loads the debug status register.
+func SetDR6(v uint64) { writeDR6(v) }
+
+func readDR6() uint64
+func writeDR6(v uint64)

@@ -1,0 +1,792 @@
+package hv
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"hindsight/boot"
+	"hindsight/hv/gdb"
+	"hindsight/hv/pmu"
+	"hindsight/hv/replay"
+	"hindsight/hv/step"
+	"hindsight/vmx"
+)
+
+// The backup's debugger: what lets gdb (debug_target.go) and the console
+// monitor (monitor.go) stop the backup, look at it, and walk it forward
+// into the failure its primary already met, while it keeps replaying the
+// primary's log exactly.
+//
+// # The hand-off between a frontend and the vCPU thread
+//
+// The backup's state lives in its VMCS, which is current only on the
+// vCPU's own thread, and the vCPU thread must not block or allocate in
+// VM-exit context. So the vCPU thread stops only at a boundary: in its
+// loop, after an exit was handled and before the next entry is armed
+// (VM.loop calls boundary when the attention flag is set), or before it
+// waits for the log there (waitLog), or once its VM has ended. There it
+// parks: it publishes why it stopped (a gdb.StopEvent) and serves work
+// that frontends send it (a func run on the vCPU thread, which reads the
+// VMCS, guest memory, the log), until a piece of work resumes it with a
+// run mode: continue, step, run to a position, or run freely. A frontend
+// asks a running backup to stop with requestStop (an atomic flag the
+// vCPU looks at every boundary) and waits for the next parking. Frontends
+// take d.front for each exchange, so the gdb stub and the console monitor
+// never interleave theirs; the vCPU thread takes d.mu only to publish its
+// state.
+//
+// # What a run mode arms for an entry
+//
+//	step       one instruction or event through the VM's tfStep (invisible
+//	           to the guest, tfstep.go); the clock plans no stop meanwhile
+//	continue   the breakpoints and watchpoints, each in a debug register
+//	           the guest's DR7 (and the clock's stepper) leave free, for
+//	           the entry only (armBreaks, disarmBreaks); the stop just
+//	           before the primary's failure, where it is known
+//	run to     a position (Seq, Count): the clock's stop is the nearer of
+//	           the log's next record and it (limit, stopRIP)
+//
+// Everything armed is given back right after the exit, before the exit is
+// handled, so no handler, digest or log record sees it. Continuing from a
+// breakpoint's own address first steps the instruction there.
+
+// OnFail is what the backup does when its primary fails.
+type OnFail uint8
+
+const (
+	// OnFailDebug: stop where it stands, still before the failure, and
+	// wait for a debugger (with one configured, DebugConfig.Wait; without,
+	// as OnFailReplay: it cannot wait for one that cannot come).
+	OnFailDebug OnFail = iota
+	// OnFailReplay: replay to just before the failure and stop there (wait
+	// for a debugger if one is configured, else compare its registers with
+	// the primary's final ones on the console and go on to the end).
+	OnFailReplay
+	// OnFailFollow: follow the primary into its end as at any other end.
+	OnFailFollow
+)
+
+// ParseOnFail reads the onfail= option.
+func ParseOnFail(s string) (OnFail, bool) {
+	switch s {
+	case "", "debug":
+		return OnFailDebug, true
+	case "replay":
+		return OnFailReplay, true
+	case "follow":
+		return OnFailFollow, true
+	}
+	return 0, false
+}
+
+func (o OnFail) String() string {
+	return [...]string{"debug", "replay", "follow"}[o]
+}
+
+// DebugConfig says how a pair's backup is debugged.
+type DebugConfig struct {
+	OnFail OnFail
+	// Wait: a debugger can attach (a gdb stub serves a line): the backup
+	// waits for it where it stops (debug=start, a failure with
+	// OnFailDebug or OnFailReplay). Without a line nothing waits: a run
+	// whose primary fails still ends.
+	Wait bool
+	// Start stops the backup before its first instruction (debug=start);
+	// it needs Wait.
+	Start bool
+	// Attach says how to attach, for the console ("target remote
+	// localhost:1234").
+	Attach string
+}
+
+type runMode uint8
+
+const (
+	runFree runMode = iota // replay on: stop only when asked, or at a primary's failure
+	runCont                // stop at a breakpoint, a watchpoint, or just before the primary's failure
+	runStep                // stop after one instruction or event
+	runTo                  // stop at d.target
+)
+
+// breakpoint is one of the debugger's breakpoints or watchpoints.
+type breakpoint struct {
+	kind         gdb.BreakKind
+	addr, length uint64
+}
+
+func (b breakpoint) access() step.Access {
+	switch b.kind {
+	case gdb.WatchWrite:
+		return step.Write
+	case gdb.WatchRead, gdb.WatchAccess:
+		return step.ReadWrite
+	}
+	return step.Exec
+}
+
+// maxBreaks: four debug registers, the guest's first.
+const maxBreaks = 4
+
+// debugger is a backup's (see the top of this file).
+type debugger struct {
+	cfg  DebugConfig
+	fail *failureBox
+
+	attention atomic.Bool // the vCPU loop looks at the debugger at its next boundary
+	stopReq   atomic.Bool // a frontend asks the backup to stop
+
+	front sync.Mutex // one frontend exchange at a time
+
+	mu       sync.Mutex // the vCPU's published state:
+	parked   bool
+	ended    bool          // parked for good: the VM ended
+	stop     gdb.StopEvent // why it is parked
+	epoch    uint64        // parkings so far
+	changed  chan struct{} // closed (and replaced) at every change of the above
+	sessions int           // gdb sessions attached
+	where    string        // the position at the last parking, for a status line
+
+	work chan debugWork // served by a parked vCPU
+
+	// The vCPU thread's own.
+	started    bool
+	mode       runMode
+	target     replay.Landmark // runTo, and runCont's stop before the failure
+	haveTarget bool
+	targetWhy  string
+	failure    *Failure // the primary's, once seen
+	breaks     [maxBreaks]breakpoint
+	nbreaks    int
+	stepOver   bool // continue: step the instruction at a breakpoint's own address first
+	stepFrom   struct{ seq, progress uint64 }
+	stepping   bool // this entry is a step
+	// Armed breakpoints for the entry: which slot holds which breakpoint,
+	// the slots' previous contents, DR7 and the exception bitmap before.
+	armed struct {
+		on         bool
+		slots      uint8
+		of         [4]int
+		dr         [4]uint64
+		dr7, excep uint64
+	}
+	hit     gdb.StopEvent // a breakpoint or watchpoint the last exit hit
+	hitOn   bool
+	trapped bool // the last exit was a #DB of the armed breakpoints
+	// byFrontend: the run was a frontend's (not onfail's): it stops at
+	// its target whatever the configuration.
+	byFrontend bool
+	rep        *replayer
+}
+
+type debugWork struct {
+	fn     func(v *VM)
+	resume bool // leave the parking after fn
+	done   chan struct{}
+}
+
+func newDebugger(cfg DebugConfig, fail *failureBox) *debugger {
+	d := &debugger{cfg: cfg, fail: fail, changed: make(chan struct{}), work: make(chan debugWork)}
+	d.attention.Store(true) // the first boundary looks (debug=start)
+	return d
+}
+
+// publish changes the published state under d.mu and wakes its watchers.
+func (d *debugger) publish(f func()) {
+	d.mu.Lock()
+	f()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+// requestStop asks a running backup to stop at its next boundary.
+func (d *debugger) requestStop() {
+	d.stopReq.Store(true)
+	d.attention.Store(true)
+}
+
+// state returns the published state and the channel closed at its next
+// change.
+func (d *debugger) state() (parked, ended bool, ev gdb.StopEvent, epoch uint64, changed <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parked, d.ended, d.stop, d.epoch, d.changed
+}
+
+// errRunning: the backup is not parked.
+var errRunning = fmt.Errorf("the backup is running: stop it first (Ctrl-C in gdb, \"pause\" on the console)")
+
+// do runs fn on the parked vCPU thread. The caller holds d.front.
+func (d *debugger) do(fn func(v *VM)) error {
+	if parked, _, _, _, _ := d.state(); !parked {
+		return errRunning
+	}
+	w := debugWork{fn: fn, done: make(chan struct{})}
+	d.work <- w
+	<-w.done
+	return nil
+}
+
+// Do runs fn on the parked vCPU thread, for a frontend.
+func (d *debugger) Do(fn func(v *VM)) error {
+	d.front.Lock()
+	defer d.front.Unlock()
+	return d.do(fn)
+}
+
+// Stop stops the backup (if it runs) and returns why it is parked; it
+// waits for the parking, or returns false once done is closed first.
+func (d *debugger) Stop(done <-chan struct{}) (gdb.StopEvent, bool) {
+	d.front.Lock()
+	defer d.front.Unlock()
+	return d.stopLocked(done)
+}
+
+func (d *debugger) stopLocked(done <-chan struct{}) (gdb.StopEvent, bool) {
+	for {
+		parked, _, ev, _, changed := d.state()
+		if parked {
+			return ev, true
+		}
+		d.requestStop()
+		select {
+		case <-changed:
+		case <-done:
+			return gdb.StopEvent{}, false
+		}
+	}
+}
+
+// resumeHow is what a frontend resumes the backup for.
+type resumeHow struct {
+	mode   runMode
+	target replay.Landmark // runTo
+	why    string          // runTo: what the target is, for the stop's message
+}
+
+// Resume resumes a parked backup as how says and waits for it to park
+// again; when cancel is closed first it asks it to stop and still waits
+// for that parking (a Ctrl-C). An ended backup returns its end at once.
+func (d *debugger) Resume(how resumeHow, cancel <-chan struct{}) gdb.StopEvent {
+	d.front.Lock()
+	parked, ended, ev, epoch, _ := d.state()
+	if ended || !parked {
+		d.front.Unlock()
+		if ended {
+			return ev
+		}
+		ev, _ = d.Stop(nil)
+		return ev
+	}
+	d.do(func(v *VM) { d.setMode(v, how) })
+	w := debugWork{fn: func(*VM) {}, resume: true, done: make(chan struct{})}
+	d.work <- w
+	<-w.done
+	d.front.Unlock()
+	for {
+		parked, _, ev, e, changed := d.state()
+		if parked && e != epoch {
+			return ev
+		}
+		select {
+		case <-changed:
+		case <-cancel:
+			d.requestStop()
+			cancel = nil
+		}
+	}
+}
+
+// setMode prepares a run (vCPU thread, parked).
+func (d *debugger) setMode(v *VM, how resumeHow) {
+	d.mode, d.haveTarget, d.targetWhy = how.mode, false, ""
+	d.stepOver = false
+	switch how.mode {
+	case runTo:
+		d.target, d.haveTarget, d.targetWhy = how.target, true, how.why
+	case runCont:
+		if f := d.failure; f != nil && !d.past(v, f.Before()) {
+			d.target, d.haveTarget, d.targetWhy = f.Before(), true, d.failureWhy()
+		}
+		rip, _ := vmx.VMREAD(vmx.GuestRIP)
+		info, _ := vmx.VMREAD(vmx.EntryInterruptionInfo)
+		for _, b := range d.breaks[:d.nbreaks] {
+			if b.access() == step.Exec && b.addr == rip && info&vmx.IntInfoValid == 0 {
+				d.stepOver = true // resume past it (the processor's RF would)
+			}
+		}
+	}
+	d.stepFrom.seq, d.stepFrom.progress = v.seq, v.total+v.count
+	d.byFrontend = true
+	d.attention.Store(true)
+}
+
+// Attach starts a gdb session: the backup stops.
+func (d *debugger) Attach(done <-chan struct{}) (gdb.StopEvent, bool) {
+	d.front.Lock()
+	defer d.front.Unlock()
+	d.publish(func() { d.sessions++ })
+	return d.stopLocked(done)
+}
+
+// Detach ends a gdb session: the breakpoints go, and the backup replays
+// on freely (an ended backup's Run returns).
+func (d *debugger) Detach() {
+	d.front.Lock()
+	defer d.front.Unlock()
+	d.publish(func() { d.sessions-- })
+	if parked, _, _, _, _ := d.state(); !parked {
+		return
+	}
+	d.do(func(v *VM) {
+		d.nbreaks = 0
+		d.mode, d.haveTarget = runFree, false
+	})
+	w := debugWork{fn: func(*VM) {}, resume: true, done: make(chan struct{})}
+	d.work <- w
+	<-w.done
+}
+
+// park publishes why the vCPU stopped and serves work until a piece of
+// it resumes the run (vCPU thread, outside VM-exit context).
+func (d *debugger) park(v *VM, ev gdb.StopEvent, ended bool) {
+	d.stopReq.Store(false)
+	where := v.whereLine()
+	d.publish(func() { d.parked, d.ended, d.stop, d.where = true, ended, ev, where; d.epoch++ })
+	for w := range d.work {
+		w.fn(v)
+		close(w.done)
+		if !w.resume {
+			continue
+		}
+		if ended && d.sessionCount() > 0 {
+			// A resume of a VM that ended returns its end again.
+			d.publish(func() { d.epoch++ })
+			continue
+		}
+		break
+	}
+	d.publish(func() { d.parked = false })
+}
+
+func (d *debugger) sessionCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sessions
+}
+
+// boundary runs between an exit's handling and the next entry when the
+// attention flag is set: it parks the vCPU if it must stop here and
+// decides what the next entry arms.
+func (d *debugger) boundary(v *VM) {
+	for {
+		ev, stop := d.why(v)
+		if !stop {
+			break
+		}
+		d.park(v, ev, false)
+		d.hitOn = false
+		v.tf.done = false
+	}
+	d.stepping = d.mode == runStep || d.stepOver
+	d.attention.Store(d.mode != runFree || d.stopReq.Load() || d.failure == nil && d.fail.load() != nil)
+}
+
+// why says whether the vCPU stops at this boundary, and why.
+func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
+	if !d.started {
+		d.started = true
+		if d.cfg.Start && d.cfg.Wait {
+			v.console("stopped before its first instruction (debug=start); waiting for a debugger: %s", d.cfg.Attach)
+			return gdb.StopEvent{Reason: gdb.StopInterrupt, Message: "hindsight: the backup is stopped before its first instruction (debug=start)"}, true
+		}
+	}
+	if d.failure == nil {
+		if f := d.fail.load(); f != nil {
+			d.failure = f
+			if ev, stop := d.onFailure(v, f); stop {
+				return ev, true
+			}
+		}
+	}
+	if d.stopReq.Load() {
+		return gdb.StopEvent{Reason: gdb.StopInterrupt}, true
+	}
+	if d.hitOn {
+		d.hitOn = false
+		return d.hit, true
+	}
+	stepped := d.stepping && (v.tf.done || v.total+v.count != d.stepFrom.progress || v.end.cause != causeNone)
+	if d.stepOver && stepped {
+		d.stepOver = false
+		d.stepping = false
+		stepped = false
+	}
+	if d.mode == runStep && stepped {
+		ev := gdb.StopEvent{Reason: gdb.StopStep}
+		if v.tf.noHandler != "" {
+			ev.Message = "hindsight: the event was delivered, but the step could not stop at its handler (" + v.tf.noHandler + "): the guest ran on to its next exit"
+		}
+		return ev, true
+	}
+	if d.haveTarget && (d.mode == runTo || d.mode == runCont) {
+		switch {
+		case v.seq == d.target.Seq && v.count == d.target.Count:
+			d.haveTarget = false
+			return d.arrived(v)
+		case d.past(v, d.target):
+			d.haveTarget = false
+			if d.mode == runTo {
+				return gdb.StopEvent{Reason: gdb.StopInterrupt,
+					Message: fmt.Sprintf("hindsight: the backup passed %s without stopping there: it is at %s", d.targetWhy, v.whereLine())}, true
+			}
+		}
+	}
+	return gdb.StopEvent{}, false
+}
+
+// past reports whether the backup is beyond position l.
+func (d *debugger) past(v *VM, l replay.Landmark) bool {
+	return v.seq > l.Seq || v.seq == l.Seq && v.count > l.Count
+}
+
+// onFailure handles the news of the primary's failure.
+func (d *debugger) onFailure(v *VM, f *Failure) (gdb.StopEvent, bool) {
+	v.console("the primary failed at landmark %v (%s); %s", f.At, f.Reason, d.distance(v, f))
+	switch d.cfg.OnFail {
+	case OnFailFollow:
+		return gdb.StopEvent{}, false
+	case OnFailDebug:
+		if d.cfg.Wait {
+			v.console("stopped where it stands; waiting for a debugger: %s (\"monitor failure\" runs to the instruction before the failure)", d.cfg.Attach)
+			return gdb.StopEvent{Reason: gdb.StopInterrupt, Message: "hindsight: the primary failed: " + f.Reason + "; " + d.distance(v, f) +
+				"; \"continue\" or \"monitor failure\" runs to the instruction before the failure"}, true
+		}
+		v.console("no debugger line is configured (gdb=com2): replaying to the instruction before the failure to compare")
+	}
+	d.mode, d.byFrontend = runTo, false
+	d.target, d.haveTarget, d.targetWhy = f.Before(), true, d.failureWhy()
+	return gdb.StopEvent{}, false
+}
+
+func (d *debugger) failureWhy() string {
+	return fmt.Sprintf("the instruction before the primary's failure (%s at %v)", d.failure.Reason, d.failure.At)
+}
+
+// distance says where the backup stands from the failure.
+func (d *debugger) distance(v *VM, f *Failure) string {
+	b := f.Before()
+	var s string
+	if v.seq < b.Seq || v.seq == b.Seq && v.count <= b.Count {
+		s = fmt.Sprintf("the backup stands at %s, %d landmarks", v.whereLine(), b.Seq-v.seq)
+		if f.Exact() && v.clock.exact() {
+			s += fmt.Sprintf(" and %d %s", f.State[replay.FinalTotal]-(v.total+v.count), v.unit())
+		}
+		s += fmt.Sprintf(" before the instruction that failed (at #%d+%d)", b.Seq, b.Count)
+		return s
+	}
+	return fmt.Sprintf("the backup stands at %s, past the instruction before the failure (#%d+%d)", v.whereLine(), b.Seq, b.Count)
+}
+
+// arrived is the stop at d.target.
+func (d *debugger) arrived(v *VM) (gdb.StopEvent, bool) {
+	ev := gdb.StopEvent{Reason: gdb.StopBreakpoint, Message: "hindsight: stopped at " + d.targetWhy}
+	if d.failure != nil && d.target == d.failure.Before() {
+		cmp := v.compareFinal(d.failure)
+		ev.Message += "\n" + cmp
+		v.console("at %s: %s", d.targetWhy, strings.ReplaceAll(cmp, "\n", "; "))
+		if !d.byFrontend && !d.cfg.Wait {
+			d.mode = runFree // nobody to wait for: go on into the end
+			return gdb.StopEvent{}, false
+		}
+	}
+	d.mode = runFree
+	return ev, true
+}
+
+// limit is the clock's stop for the coming entry: the log's (stop), or
+// nearer, the debugger's target; none while it steps (the step ends the
+// run after one instruction).
+func (d *debugger) limit(v *VM, stop uint64) uint64 {
+	if d.stepping {
+		return noStop
+	}
+	if d.haveTarget && d.target.Seq == v.seq && d.target.Count > v.count && d.target.Count < stop {
+		return d.target.Count
+	}
+	return stop
+}
+
+// stopRIP is the RIP of the debugger's target when limit chose it.
+func (d *debugger) stopRIP(v *VM) (uint64, bool) {
+	if !d.haveTarget || d.target.Seq != v.seq || d.target.Count <= v.count {
+		return 0, false
+	}
+	if p, ok := v.in.(*replayer); ok {
+		if h, st, _ := p.rd.Head(p.now()); st == replay.Ready && h.Seq == v.seq && h.Count <= d.target.Count {
+			return 0, false // the log's stop comes first
+		}
+	}
+	if d.failure != nil && d.target == d.failure.Before() {
+		return d.failure.State[replay.FinalRIP], true
+	}
+	return 0, false
+}
+
+// armEntry arms the coming entry as the run mode says (after the clock
+// armed its own).
+func (d *debugger) armEntry(v *VM) {
+	switch {
+	case d.stepping:
+		v.tf.arm(v)
+	case (d.mode == runCont || d.mode == runTo) && d.nbreaks > 0:
+		d.armBreaks(v)
+	}
+}
+
+// armBreaks puts the breakpoints and watchpoints into free debug
+// registers for one entry.
+func (d *debugger) armBreaks(v *VM) {
+	r := hostPMU{}
+	dr7 := r.vmread(vmx.GuestDR7)
+	a := &d.armed
+	a.on, a.slots, a.dr7, a.excep = true, 0, dr7, r.vmread(vmx.ExceptionBitmap)
+	for i, b := range d.breaks[:d.nbreaks] {
+		slot := step.FreeSlot(dr7, 0)
+		if slot < 0 {
+			break // the guest took registers since: the rest wait for the next entry
+		}
+		a.slots |= 1 << slot
+		a.of[slot] = i
+		a.dr[slot] = r.debugReg(slot)
+		r.setDebugReg(slot, b.addr)
+		dr7 = step.WithSlot(dr7, slot, b.access(), b.length)
+	}
+	r.vmwrite(vmx.GuestDR7, dr7)
+	r.vmwrite(vmx.ExceptionBitmap, a.excep|1<<vmx.VectorDB)
+}
+
+// disarmBreaks gives the debug registers back and notes a hit.
+func (d *debugger) disarmBreaks(v *VM) {
+	a := &d.armed
+	d.trapped = false
+	if !a.on {
+		return
+	}
+	a.on = false
+	r := hostPMU{}
+	if vmx.ExitReason(v.regs.ExitReason).Basic() == vmx.ReasonExceptionOrNMI {
+		info := r.vmread(vmx.VMExitInterruptionInfo)
+		if uint8(info) == vmx.VectorDB && vmx.EventType(info>>vmx.IntInfoTypeShift&7) == vmx.EventHardwareException {
+			ours, _ := step.Split(v.regs.ExitQual, a.slots, false, v.guestDR7, v.guestTF)
+			for slot := 0; slot < 4; slot++ {
+				if ours&(1<<slot) == 0 {
+					continue
+				}
+				d.trapped = true
+				b := d.breaks[a.of[slot]]
+				switch b.kind {
+				case gdb.BreakSoftware:
+					d.hit = gdb.StopEvent{Reason: gdb.StopBreakpoint}
+				case gdb.BreakHardware:
+					d.hit = gdb.StopEvent{Reason: gdb.StopHWBreakpoint}
+				default:
+					d.hit = gdb.StopEvent{Reason: gdb.StopWatch, Watch: b.kind, Addr: b.addr}
+				}
+				d.hitOn = true
+				break
+			}
+		}
+	}
+	dr7 := r.vmread(vmx.GuestDR7)
+	for slot := 0; slot < 4; slot++ {
+		if a.slots&(1<<slot) != 0 {
+			dr7 = step.RestoreSlot(dr7, a.dr7, slot)
+			r.setDebugReg(slot, a.dr[slot])
+		}
+	}
+	r.vmwrite(vmx.GuestDR7, dr7)
+	r.vmwrite(vmx.ExceptionBitmap, a.excep)
+	if pd := r.vmread(vmx.GuestPendingDebug); pd&uint64(a.slots) != 0 {
+		r.vmwrite(vmx.GuestPendingDebug, pd&^uint64(a.slots))
+	}
+}
+
+// setBreak inserts or removes a breakpoint (vCPU thread, parked).
+func (d *debugger) setBreak(v *VM, b breakpoint, insert bool) error {
+	for i, x := range d.breaks[:d.nbreaks] {
+		if x == b {
+			if !insert {
+				copy(d.breaks[i:], d.breaks[i+1:d.nbreaks])
+				d.nbreaks--
+			}
+			return nil
+		}
+	}
+	if !insert {
+		return nil
+	}
+	if err := step.CheckRange(b.access(), b.addr, b.length); err != nil {
+		return err
+	}
+	dr7, _ := vmx.VMREAD(vmx.GuestDR7)
+	guest := 0
+	for m := step.EnabledSlots(dr7); m != 0; m &= m - 1 {
+		guest++
+	}
+	if d.nbreaks+guest >= maxBreaks {
+		return fmt.Errorf("all four debug registers are taken (the guest's DR7 enables %d, hindsight's breakpoints and watchpoints hold %d): remove one first", guest, d.nbreaks)
+	}
+	d.breaks[d.nbreaks] = b
+	d.nbreaks++
+	return nil
+}
+
+// atEnd parks a VM that ended while a debugger is attached, so that its
+// last state can be read, until the session ends.
+func (d *debugger) atEnd(v *VM) {
+	if d.sessionCount() == 0 {
+		return
+	}
+	e := v.End()
+	d.park(v, gdb.StopEvent{Reason: gdb.StopEnded, Message: fmt.Sprintf("hindsight: the backup ended at landmark %v: %s", e.At, e.Reason)}, true)
+}
+
+// waitLog waits until the log's next record is there for the coming
+// entry (as head does for the clock's budget, but outside VM-exit
+// context), parking the vCPU if a frontend asks meanwhile: the backup may
+// wait here long (a primary idle in HLT logs nothing).
+func (p *replayer) waitLog(v *VM) {
+	var t0 uint64
+	waited := false
+	for {
+		_, st, wait := p.rd.Head(p.now())
+		if st != replay.Waiting || v.stopRequest.Load() {
+			break
+		}
+		if d := v.dbg; d != nil && d.stopReq.Load() {
+			d.boundary(v)
+			continue
+		}
+		if !waited {
+			waited = true
+			if v.cfg.Account {
+				t0 = boot.ThreadTSC()
+			}
+		}
+		v.stats.Waits++
+		if wait > sleepNs {
+			idle(int64(wait))
+		} else {
+			pauseSpin()
+		}
+	}
+	if waited && v.cfg.Account {
+		v.stats.Cost.Waiting += boot.ThreadTSC() - t0
+	}
+}
+
+// exitTraps gives back what the debugger and the single step armed for
+// the entry, right after the exit (last armed, first given back), and
+// finds the guest's own debug conditions that the interception caught,
+// to be reflected to it.
+func (v *VM) exitTraps() {
+	v.reflectDB, v.reflectICEBP = 0, false
+	if v.dbg != nil {
+		v.dbg.disarmBreaks(v)
+	}
+	v.tf.exit(v, v.guestDR7)
+	basic := vmx.ExitReason(v.regs.ExitReason).Basic()
+	if synchronous(basic) {
+		v.clock.release(v) // a synchronous exit ended the run before the clock's stop
+	}
+	if basic != vmx.ReasonExceptionOrNMI {
+		return
+	}
+	info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
+	if uint8(info) != vmx.VectorDB {
+		return
+	}
+	switch vmx.EventType(info >> vmx.IntInfoTypeShift & 7) {
+	case vmx.EventHardwareException:
+		_, v.reflectDB = step.Split(v.regs.ExitQual, 0, false, v.guestDR7, v.guestTF)
+	case vmx.EventPrivilegedSoftwareException:
+		v.reflectICEBP = true // the guest's INT1
+	}
+}
+
+// ownTrap reports whether an exception exit is the hypervisor's own
+// doing: a breakpoint or single step of the clock, the debugger or a
+// step, or a condition of the guest's that they caught.
+func (v *VM) ownTrap() bool {
+	return v.clockTrapped() || v.tf.trapped || v.dbg != nil && v.dbg.trapped || v.reflectDB != 0 || v.reflectICEBP
+}
+
+// reflect delivers to the guest the debug exception of its own that the
+// hypervisor's interception caught: DR6 as the processor would have set
+// it (a #DB VM exit leaves DR6 alone; SDM Vol. 3C, "Debug Exceptions"),
+// then #DB; or its INT1 again.
+func (v *VM) reflect() {
+	switch {
+	case v.reflectICEBP:
+		v.injected = true
+		vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(vmx.IntInfoValid|uint32(vmx.EventPrivilegedSoftwareException)<<vmx.IntInfoTypeShift|vmx.VectorDB))
+		vmx.VMWRITE(vmx.EntryInstructionLength, 1)
+	case v.reflectDB != 0:
+		pmu.SetDR6(dr6Fixed | v.reflectDB)
+		v.injectException(vmx.VectorDB, 0, false)
+	}
+}
+
+// dr6Fixed are DR6's bits that read as 1 (SDM Vol. 3B §17.2.3).
+const dr6Fixed = 0xFFFF0FF0
+
+// whereLine says where the VM stands: its landmark, RIP and, where the
+// clock counts, its progress since the start.
+func (v *VM) whereLine() string {
+	rip, _ := vmx.VMREAD(vmx.GuestRIP)
+	s := fmt.Sprintf("#%d+%d rip %#x", v.seq, v.count, rip)
+	if v.clock.exact() {
+		s += fmt.Sprintf(" (%d %s since the start)", v.total+v.count, v.unit())
+	}
+	return s
+}
+
+// console prints a line from the backup's debugger.
+func (v *VM) console(format string, args ...any) {
+	fmt.Printf("hv: %s: %s\n", v.cfg.Name, fmt.Sprintf(format, args...))
+}
+
+// compareFinal compares the backup's registers now with the primary's
+// final ones, as lines.
+func (v *VM) compareFinal(f *Failure) string {
+	mine := v.currentState()
+	var diff []string
+	for i := 0; i < replay.FinalRegisters; i++ {
+		if mine[i] != f.State[i] {
+			diff = append(diff, fmt.Sprintf("%s primary %#x backup %#x", replay.FinalName(i), f.State[i], mine[i]))
+		}
+	}
+	if len(diff) == 0 {
+		return fmt.Sprintf("all %d registers equal the primary's final ones (rip %#x, rsp %#x, rflags %#x)",
+			replay.FinalRegisters, mine[replay.FinalRIP], mine[replay.FinalRSP], mine[replay.FinalRFLAGS])
+	}
+	return fmt.Sprintf("%d of %d registers differ from the primary's final ones: %s", len(diff), replay.FinalRegisters, strings.Join(diff, "; "))
+}
+
+// currentState is the guest's registers now, in FinalState's layout.
+func (v *VM) currentState() replay.FinalState {
+	s := v.finalState()
+	s[replay.FinalRIP], _ = vmx.VMREAD(vmx.GuestRIP)
+	return s
+}
+
+// unit names what the VM's clock counts.
+func (v *VM) unit() string {
+	if v.cfg.Clock == ClockBranch {
+		return "branches"
+	}
+	return "instructions"
+}
