@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ type pairOptions struct {
 	testOpts  []string      // the test guest's options given (they conflict with guest=)
 	realRTC   bool
 	corrupt   string // the corrupt= option as given, for the summary
+	gdbLine   string // gdb=: the serial line the backup's gdb stub serves ("com2"), or ""
+	gdbTrace  bool   // gdbtrace: the stub's packets on the console
 }
 
 func parsePairOptions(opts map[string]string) (pairOptions, error) {
@@ -134,6 +137,28 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		}
 		p.status = d
 	}
+	if s, ok := opts["onfail"]; ok {
+		var ok2 bool
+		if c.Debug.OnFail, ok2 = hv.ParseOnFail(s); !ok2 {
+			fail("onfail=%s: want onfail=debug (the default: the backup stops where it stands), replay (it replays to just before the failure) or follow", s)
+		}
+	}
+	if s, ok := opts["gdb"]; ok {
+		if s != "com2" {
+			fail("gdb=%s: want gdb=com2 (the backup's gdb stub on the second serial port; COM1 is the console)", s)
+		}
+		p.gdbLine = s
+	}
+	if s, ok := opts["debug"]; ok {
+		if s != "start" {
+			fail("debug=%s: want debug=start (stop the backup before its first instruction)", s)
+		}
+		if p.gdbLine == "" {
+			fail("debug=start waits for a debugger: add gdb=com2")
+		}
+		c.Debug.Start = true
+	}
+	_, p.gdbTrace = opts["gdbtrace"]
 	return p, err
 }
 
@@ -187,6 +212,18 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 		return 1
 	}
 	c.Console = true
+	if p.gdbLine != "" {
+		line, err := boot.OpenSerial(boot.COM2)
+		if err != nil {
+			printErr(fmt.Errorf("gdb=%s: %w", p.gdbLine, err))
+			return 1
+		}
+		c.GDB = line
+		c.Debug.Attach = "gdb: target remote localhost:PORT (Bochs: make run GDBPORT=PORT) or target remote /dev/ttyS1 (hardware: the host's line to COM2)"
+		if p.gdbTrace {
+			c.GDBTrace = os.Stdout
+		}
+	}
 	pair, err := m.NewPair(*c)
 	if err != nil {
 		printErr(err)
@@ -209,6 +246,11 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	}
 	fmt.Printf("hv: primary on CPU%d (RAM at %#x), backup on CPU%d (RAM at %#x), lag %s, log of %d records, digests every %d landmarks, RTC %s\n",
 		c.PrimaryCPU, c.Memory.Base, c.BackupCPU, c.Memory.Base+c.Memory.Size/2, lagDesc, pair.Log.Capacity(), c.Verify, rtc)
+	if p.gdbLine != "" {
+		fmt.Printf("hv: debugger: the backup's gdb stub serves COM2; on a primary failure the backup does %v; console monitor: Ctrl-A h\n", c.Debug.OnFail)
+	} else {
+		fmt.Printf("hv: debugger: none (gdb=com2 serves one on COM2); on a primary failure the backup does %v without waiting; console monitor: Ctrl-A h\n", c.Debug.OnFail)
+	}
 
 	done := make(chan struct{})
 	worstLag := make(chan time.Duration)

@@ -25,6 +25,10 @@ func TestParsePairOptions(t *testing.T) {
 		!p.cfg.AutoClock || p.cfg.RTCBase != fixedRTC || p.mode != testguest.ModeReplay {
 		t.Fatalf("%+v %v", p, err)
 	}
+	if p, err = parsePairOptions(map[string]string{"gdb": "com2", "debug": "start", "onfail": "replay"}); err != nil ||
+		p.gdbLine != "com2" || !p.cfg.Debug.Start || p.cfg.Debug.OnFail != hv.OnFailReplay {
+		t.Fatalf("debugging: %+v %v", p, err)
+	}
 	if p, _ = parsePairOptions(map[string]string{"mode": "async", "rounds": "3", "divisor": "1190"}); p.mode != testguest.ModeAsync ||
 		p.arg != testguest.AsyncParam(3, 1190) {
 		t.Fatalf("async: %+v", p)
@@ -54,6 +58,10 @@ func TestParsePairOptions(t *testing.T) {
 		{"clock", "tsc", "clock=tsc: want clock=auto (the default), exit, slice or branch"},
 		{"cpus", "0", "cpus=0: want PRIMARY,BACKUP CPU numbers (cpus=0,1)"},
 		{"mode", "fast", "mode=fast: want replay (the default), async or halt (the test guest's mode)"},
+		{"onfail", "stop", "onfail=stop: want onfail=debug (the default: the backup stops where it stands), replay (it replays to just before the failure) or follow"},
+		{"gdb", "com1", "gdb=com1: want gdb=com2 (the backup's gdb stub on the second serial port; COM1 is the console)"},
+		{"debug", "start", "debug=start waits for a debugger: add gdb=com2"},
+		{"debug", "now", "debug=now: want debug=start (stop the backup before its first instruction)"},
 	} {
 		if _, err := parsePairOptions(map[string]string{c.key: c.val}); err == nil || err.Error() != c.msg {
 			t.Errorf("%s=%s: error %v, want %q", c.key, c.val, err, c.msg)

@@ -3,7 +3,7 @@
 # deterministic clock) from a GRUB ISO carrying the command line, with a
 # hard timeout; judge the run by markers in the serial log.
 #   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N]
-#                [-log FILE] [-show] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]...
+#                [-log FILE] [-show] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]... [-gdbport N]
 # -expect may be repeated; every marker must appear. The image reports its
 # exit status on the console ("boot: exit status N"; Bochs' own status says
 # nothing): with -expect or -status the run passes only if it is N (default
@@ -15,9 +15,13 @@
 # "module /boot/NAME NAME ARGS" (NAME: FILE's base name): GRUB 2 gives a
 # module only the words after its path as its string, so NAME is repeated
 # for the image to find the module by name ("NAME ARGS", as QEMU gives
-# "FILE ARGS").
+# "FILE ARGS"). -gdbport N puts COM2 on loopback TCP port N for gdb
+# ("target remote localhost:N"; the image serves the backup's gdb stub
+# there with gdb=com2): Bochs connects out to tools/gdbrelay, which lets
+# debuggers connect and leave at any time (Bochs' own socket-server mode
+# would hold the whole emulator until one connects).
 set -u
-img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512 want_status=
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512 want_status= gdbport=
 expects=()
 modules=()
 while [ $# -gt 0 ]; do
@@ -34,6 +38,7 @@ while [ $# -gt 0 ]; do
 	-after) after=$2; shift ;;
 	-show) show=1 ;;
 	-module) modules+=("$2"); shift ;;
+	-gdbport) gdbport=$2; shift ;;
 	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -79,6 +84,15 @@ if [ -n "$input" ]; then
 	for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 	com1="com1: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/port")"
 fi
+com2=""
+if [ -n "$gdbport" ]; then
+	go build -o "$work/gdbrelay" ./tools/gdbrelay || exit 1
+	"$work/gdbrelay" -port "$gdbport" -portfile "$work/gdbport" -timeout "${timeout}s" &
+	relay=$!
+	for _ in $(seq 50); do [ -s "$work/gdbport" ] && break; sleep 0.1; done
+	[ -s "$work/gdbport" ] || { echo "run-bochs.sh: gdbrelay did not start (port $gdbport taken?)" >&2; exit 1; }
+	com2="com2: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/gdbport")"
+fi
 cat >"$work/bochsrc" <<RC
 megs: $megs
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
@@ -87,6 +101,7 @@ cpu: model=corei7_icelake_u, count=$cpus, ips=50000000, reset_on_triple_fault=0
 ata0-master: type=cdrom, path=$work/boot.iso, status=inserted
 boot: cdrom
 $com1
+$com2
 display_library: rfb, options="timeout=0"
 clock: sync=none, time0=946684800
 log: $work/bochs.out
@@ -105,6 +120,7 @@ fi
 wait $bochs
 status=$?
 [ -z "$input" ] || wait "$feed"
+[ -z "$gdbport" ] || { kill "$relay" 2>/dev/null; wait "$relay" 2>/dev/null; }
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 [ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'
 echo
