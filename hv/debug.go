@@ -178,6 +178,18 @@ type debugger struct {
 	// its target whatever the configuration.
 	byFrontend bool
 	rep        *replayer
+	threadTSC  func() uint64 // the vCPU thread's own time (boot.ThreadTSC; tests fake it)
+	// What runs between parkings cost the vCPU thread (boot.ThreadTSC:
+	// in Bochs, instructions): the run under way, and the sums.
+	run struct {
+		tsc, progress, exits uint64
+		steps                bool
+	}
+	stats struct {
+		steps, stepTSC, stepExits                      uint64
+		runs, runTSC, runGuest, runExits               uint64
+		bpRuns, bpTSC, bpGuest, bpExits, bpArmed, hits uint64
+	}
 }
 
 type debugWork struct {
@@ -187,7 +199,7 @@ type debugWork struct {
 }
 
 func newDebugger(cfg DebugConfig, fail *failureBox) *debugger {
-	d := &debugger{cfg: cfg, fail: fail, changed: make(chan struct{}), work: make(chan debugWork)}
+	d := &debugger{cfg: cfg, fail: fail, changed: make(chan struct{}), work: make(chan debugWork), threadTSC: boot.ThreadTSC}
 	d.attention.Store(true) // the first boundary looks (debug=start)
 	return d
 }
@@ -307,11 +319,11 @@ func (d *debugger) setMode(v *VM, how resumeHow) {
 	case runTo:
 		d.target, d.haveTarget, d.targetWhy = how.target, true, how.why
 	case runCont:
-		if f := d.failure; f != nil && !d.past(v, f.Before()) {
+		if f := d.failure; f != nil && !d.past(v, f.Before()) && !d.at(v, f.Before()) {
 			d.target, d.haveTarget, d.targetWhy = f.Before(), true, d.failureWhy()
 		}
-		rip, _ := vmx.VMREAD(vmx.GuestRIP)
-		info, _ := vmx.VMREAD(vmx.EntryInterruptionInfo)
+		rip := v.hw().vmread(vmx.GuestRIP)
+		info := v.hw().vmread(vmx.EntryInterruptionInfo)
 		for _, b := range d.breaks[:d.nbreaks] {
 			if b.access() == step.Exec && b.addr == rip && info&vmx.IntInfoValid == 0 {
 				d.stepOver = true // resume past it (the processor's RF would)
@@ -336,7 +348,7 @@ func (d *debugger) Attach(done <-chan struct{}) (gdb.StopEvent, bool) {
 func (d *debugger) Detach() {
 	d.front.Lock()
 	defer d.front.Unlock()
-	d.publish(func() { d.sessions-- })
+	d.publish(func() { d.sessions = max(d.sessions-1, 0) })
 	if parked, _, _, _, _ := d.state(); !parked {
 		return
 	}
@@ -353,8 +365,12 @@ func (d *debugger) Detach() {
 // it resumes the run (vCPU thread, outside VM-exit context).
 func (d *debugger) park(v *VM, ev gdb.StopEvent, ended bool) {
 	d.stopReq.Store(false)
+	d.runStats(v)
 	where := v.whereLine()
 	d.publish(func() { d.parked, d.ended, d.stop, d.where = true, ended, ev, where; d.epoch++ })
+	if !ended {
+		v.setState(Paused)
+	}
 	for w := range d.work {
 		w.fn(v)
 		close(w.done)
@@ -369,6 +385,37 @@ func (d *debugger) park(v *VM, ev gdb.StopEvent, ended bool) {
 		break
 	}
 	d.publish(func() { d.parked = false })
+	if !ended {
+		v.setState(Running)
+	}
+	d.run.tsc, d.run.progress, d.run.exits, d.run.steps = d.threadTSC(), v.total+v.count, v.stats.Exits, d.mode == runStep
+}
+
+// runStats adds the run that ends here to the statistics (monitor stats).
+func (d *debugger) runStats(v *VM) {
+	if d.run.tsc == 0 {
+		return
+	}
+	t := d.threadTSC() - d.run.tsc
+	g := v.total + v.count - d.run.progress
+	x := v.stats.Exits - d.run.exits
+	switch {
+	case d.run.steps:
+		d.stats.steps++
+		d.stats.stepTSC += t
+		d.stats.stepExits += x
+	case d.nbreaks > 0:
+		d.stats.bpRuns++
+		d.stats.bpTSC += t
+		d.stats.bpGuest += g
+		d.stats.bpExits += x
+	default:
+		d.stats.runs++
+		d.stats.runTSC += t
+		d.stats.runGuest += g
+		d.stats.runExits += x
+	}
+	d.run.tsc = 0
 }
 
 func (d *debugger) sessionCount() int {
@@ -433,7 +480,7 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 	}
 	if d.haveTarget && (d.mode == runTo || d.mode == runCont) {
 		switch {
-		case v.seq == d.target.Seq && v.count == d.target.Count:
+		case d.at(v, d.target):
 			d.haveTarget = false
 			return d.arrived(v)
 		case d.past(v, d.target):
@@ -450,6 +497,11 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 // past reports whether the backup is beyond position l.
 func (d *debugger) past(v *VM, l replay.Landmark) bool {
 	return v.seq > l.Seq || v.seq == l.Seq && v.count > l.Count
+}
+
+// at reports whether the backup is at position l.
+func (d *debugger) at(v *VM, l replay.Landmark) bool {
+	return v.seq == l.Seq && v.count == l.Count
 }
 
 // onFailure handles the news of the primary's failure.
@@ -492,7 +544,8 @@ func (d *debugger) distance(v *VM, f *Failure) string {
 
 // arrived is the stop at d.target.
 func (d *debugger) arrived(v *VM) (gdb.StopEvent, bool) {
-	ev := gdb.StopEvent{Reason: gdb.StopBreakpoint, Message: "hindsight: stopped at " + d.targetWhy}
+	// A stop of its own, not a breakpoint's: gdb reports it as a trap.
+	ev := gdb.StopEvent{Reason: gdb.StopStep, Message: "hindsight: stopped at " + d.targetWhy}
 	if d.failure != nil && d.target == d.failure.Before() {
 		cmp := v.compareFinal(d.failure)
 		ev.Message += "\n" + cmp
@@ -500,6 +553,9 @@ func (d *debugger) arrived(v *VM) (gdb.StopEvent, bool) {
 		if !d.byFrontend && !d.cfg.Wait {
 			d.mode = runFree // nobody to wait for: go on into the end
 			return gdb.StopEvent{}, false
+		}
+		if !d.byFrontend {
+			v.console("waiting for a debugger: %s", d.cfg.Attach)
 		}
 	}
 	d.mode = runFree
@@ -549,7 +605,7 @@ func (d *debugger) armEntry(v *VM) {
 // armBreaks puts the breakpoints and watchpoints into free debug
 // registers for one entry.
 func (d *debugger) armBreaks(v *VM) {
-	r := hostPMU{}
+	r := v.hw()
 	dr7 := r.vmread(vmx.GuestDR7)
 	a := &d.armed
 	a.on, a.slots, a.dr7, a.excep = true, 0, dr7, r.vmread(vmx.ExceptionBitmap)
@@ -566,6 +622,7 @@ func (d *debugger) armBreaks(v *VM) {
 	}
 	r.vmwrite(vmx.GuestDR7, dr7)
 	r.vmwrite(vmx.ExceptionBitmap, a.excep|1<<vmx.VectorDB)
+	d.stats.bpArmed++
 }
 
 // disarmBreaks gives the debug registers back and notes a hit.
@@ -576,7 +633,7 @@ func (d *debugger) disarmBreaks(v *VM) {
 		return
 	}
 	a.on = false
-	r := hostPMU{}
+	r := v.hw()
 	if vmx.ExitReason(v.regs.ExitReason).Basic() == vmx.ReasonExceptionOrNMI {
 		info := r.vmread(vmx.VMExitInterruptionInfo)
 		if uint8(info) == vmx.VectorDB && vmx.EventType(info>>vmx.IntInfoTypeShift&7) == vmx.EventHardwareException {
@@ -596,6 +653,7 @@ func (d *debugger) disarmBreaks(v *VM) {
 					d.hit = gdb.StopEvent{Reason: gdb.StopWatch, Watch: b.kind, Addr: b.addr}
 				}
 				d.hitOn = true
+				d.stats.hits++
 				break
 			}
 		}
@@ -631,7 +689,7 @@ func (d *debugger) setBreak(v *VM, b breakpoint, insert bool) error {
 	if err := step.CheckRange(b.access(), b.addr, b.length); err != nil {
 		return err
 	}
-	dr7, _ := vmx.VMREAD(vmx.GuestDR7)
+	dr7 := v.hw().vmread(vmx.GuestDR7)
 	guest := 0
 	for m := step.EnabledSlots(dr7); m != 0; m &= m - 1 {
 		guest++
@@ -705,13 +763,16 @@ func (v *VM) exitTraps() {
 	if basic != vmx.ReasonExceptionOrNMI {
 		return
 	}
-	info, _ := vmx.VMREAD(vmx.VMExitInterruptionInfo)
+	info := v.hw().vmread(vmx.VMExitInterruptionInfo)
 	if uint8(info) != vmx.VectorDB {
 		return
 	}
 	switch vmx.EventType(info >> vmx.IntInfoTypeShift & 7) {
 	case vmx.EventHardwareException:
-		_, v.reflectDB = step.Split(v.regs.ExitQual, 0, false, v.guestDR7, v.guestTF)
+		// A single-step condition is the guest's unless a step of ours
+		// set TF for this entry: the guest may have set its own TF in
+		// the run (POPF, IRET), after the entry.
+		_, v.reflectDB = step.Split(v.regs.ExitQual, 0, false, v.guestDR7, !v.tf.ownTF)
 	case vmx.EventPrivilegedSoftwareException:
 		v.reflectICEBP = true // the guest's INT1
 	}
@@ -732,8 +793,8 @@ func (v *VM) reflect() {
 	switch {
 	case v.reflectICEBP:
 		v.injected = true
-		vmx.VMWRITE(vmx.EntryInterruptionInfo, uint64(vmx.IntInfoValid|uint32(vmx.EventPrivilegedSoftwareException)<<vmx.IntInfoTypeShift|vmx.VectorDB))
-		vmx.VMWRITE(vmx.EntryInstructionLength, 1)
+		v.hw().vmwrite(vmx.EntryInterruptionInfo, uint64(vmx.IntInfoValid|uint32(vmx.EventPrivilegedSoftwareException)<<vmx.IntInfoTypeShift|vmx.VectorDB))
+		v.hw().vmwrite(vmx.EntryInstructionLength, 1)
 	case v.reflectDB != 0:
 		pmu.SetDR6(dr6Fixed | v.reflectDB)
 		v.injectException(vmx.VectorDB, 0, false)
@@ -746,7 +807,7 @@ const dr6Fixed = 0xFFFF0FF0
 // whereLine says where the VM stands: its landmark, RIP and, where the
 // clock counts, its progress since the start.
 func (v *VM) whereLine() string {
-	rip, _ := vmx.VMREAD(vmx.GuestRIP)
+	rip := v.hw().vmread(vmx.GuestRIP)
 	s := fmt.Sprintf("#%d+%d rip %#x", v.seq, v.count, rip)
 	if v.clock.exact() {
 		s += fmt.Sprintf(" (%d %s since the start)", v.total+v.count, v.unit())
@@ -779,7 +840,7 @@ func (v *VM) compareFinal(f *Failure) string {
 // currentState is the guest's registers now, in FinalState's layout.
 func (v *VM) currentState() replay.FinalState {
 	s := v.finalState()
-	s[replay.FinalRIP], _ = vmx.VMREAD(vmx.GuestRIP)
+	s[replay.FinalRIP] = v.hw().vmread(vmx.GuestRIP)
 	return s
 }
 

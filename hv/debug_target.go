@@ -99,7 +99,7 @@ func (v *VM) gdbRegisters(r *gdb.Registers) {
 	g := &v.regs
 	r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP = g.RAX, g.RBX, g.RCX, g.RDX, g.RSI, g.RDI, g.RBP
 	r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15 = g.R8, g.R9, g.R10, g.R11, g.R12, g.R13, g.R14, g.R15
-	rd := func(f vmx.Field) uint64 { x, _ := vmx.VMREAD(f); return x }
+	rd := func(f vmx.Field) uint64 { x := v.hw().vmread(f); return x }
 	r.RSP, r.RIP, r.RFLAGS = rd(vmx.GuestRSP), rd(vmx.GuestRIP), rd(vmx.GuestRFLAGS)
 	r.CS, r.SS, r.DS = uint16(rd(vmx.GuestCSSelector)), uint16(rd(vmx.GuestSSSelector)), uint16(rd(vmx.GuestDSSelector))
 	r.ES, r.FS, r.GS = uint16(rd(vmx.GuestESSelector)), uint16(rd(vmx.GuestFSSelector)), uint16(rd(vmx.GuestGSSelector))
@@ -163,11 +163,12 @@ func fxToGDB(fx []byte, r *gdb.Registers) {
 
 const monitorHelp = `hindsight's monitor commands (the backup replica):
   where             the backup's landmark, instruction count and RIP; the primary's failure and the distance to it
-  goto N[+C]        run the backup to landmark N (N+C: C instructions past it on the clock's counter)
+  goto N[+C]        run the backup to landmark N (N+C: C instructions past it on the clock's counter; +N: N landmarks ahead)
   failure           run to the instruction just before the primary's failure and compare the registers with the primary's final ones
   log [N]           the next N records of the primary's log (default 8)
   disas [ADDR [N]]  disassemble N instructions (default 8) at ADDR (default RIP)
   phys ADDR [LEN]   guest-physical memory, in hex (LEN default 64, at most 4096)
+  stats             what steps and runs under the debugger cost the backup's vCPU
   help              this list
 After goto and failure gdb still shows the registers from before: type
 "maint flush register-cache" (or use "continue", which stops just before
@@ -219,6 +220,9 @@ func (d *debugger) command(cmd string, out io.Writer, console bool) error {
 		if err != nil {
 			return err
 		}
+		if strings.HasPrefix(f[1], "+") { // relative: landmarks ahead of the backup
+			d.Do(func(v *VM) { to.Seq += v.seq })
+		}
 		return d.runTo(out, to, fmt.Sprintf("landmark #%d+%d", to.Seq, to.Count), false)
 	case "failure":
 		var fl *Failure
@@ -229,6 +233,11 @@ func (d *debugger) command(cmd string, out io.Writer, console bool) error {
 			return errors.New("the primary has not failed (yet): nothing to run to")
 		}
 		return d.runTo(out, fl.Before(), "", true)
+	case "stats":
+		var s string
+		err := d.Do(func(v *VM) { s = d.statsReport(v) })
+		io.WriteString(out, s)
+		return err
 	case "log":
 		n, err := arg(1, 8)
 		if err != nil {
@@ -316,7 +325,7 @@ func (d *debugger) failureWhyOf(f *Failure) string {
 
 // parsePosition reads N or N+C.
 func parsePosition(s string) (replay.Landmark, error) {
-	s = strings.TrimPrefix(s, "#")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "+"), "#")
 	a, b, plus := strings.Cut(s, "+")
 	var l replay.Landmark
 	var err error
@@ -335,9 +344,9 @@ func parsePosition(s string) (replay.Landmark, error) {
 func (v *VM) whereReport() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "backup at landmark %s\n", v.whereLine())
-	rip, _ := vmx.VMREAD(vmx.GuestRIP)
+	rip := v.hw().vmread(vmx.GuestRIP)
 	fmt.Fprintf(&b, "  next: %s\n", v.disasOne(rip))
-	if info, _ := vmx.VMREAD(vmx.EntryInterruptionInfo); info&vmx.IntInfoValid != 0 {
+	if info := v.hw().vmread(vmx.EntryInterruptionInfo); info&vmx.IntInfoValid != 0 {
 		fmt.Fprintf(&b, "  pending: vector %#x (%v) is delivered at the next entry\n", uint8(info), vmx.EventType(info>>vmx.IntInfoTypeShift&7))
 	}
 	if p, ok := v.in.(*replayer); ok {
@@ -401,7 +410,7 @@ func (v *VM) disasOne(rip uint64) string {
 // disasAt disassembles one instruction and returns its length (0 if none).
 func (v *VM) disasAt(rip uint64) (string, int) {
 	var code [15]byte
-	cs := codeSegment(hostPMU{})
+	cs := codeSegment(v.hw())
 	n := v.readGuest(cs.linear(rip), code[:])
 	if n == 0 {
 		return fmt.Sprintf("%#x: (not readable)", rip), 0
@@ -415,7 +424,7 @@ func (v *VM) disasAt(rip uint64) (string, int) {
 
 func (v *VM) disasReport(addr uint64, n int) string {
 	if addr == ^uint64(0) {
-		addr, _ = vmx.VMREAD(vmx.GuestRIP)
+		addr = v.hw().vmread(vmx.GuestRIP)
 	}
 	var b strings.Builder
 	for i := 0; i < n; i++ {
@@ -450,4 +459,30 @@ func (v *VM) dumpReport(addr uint64, n int, physical bool) (string, error) {
 		fmt.Fprintf(&b, "%#x: % x\n", addr+uint64(i), buf[i:min(i+16, got)])
 	}
 	return b.String(), err
+}
+
+// statsReport says what debugging cost the backup's vCPU thread, in TSC
+// ticks of its own time (boot.ThreadTSC; in Bochs one tick is one
+// instruction, hypervisor and guest together).
+func (d *debugger) statsReport(v *VM) string {
+	s := &d.stats
+	var b strings.Builder
+	per := func(a, n uint64) uint64 {
+		if n == 0 {
+			return 0
+		}
+		return a / n
+	}
+	ratio := func(t, g uint64) string {
+		if g == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", float64(t)/float64(g))
+	}
+	fmt.Fprintf(&b, "steps: %d, %d vCPU ticks and %d exits each\n", s.steps, per(s.stepTSC, s.steps), per(s.stepExits, s.steps))
+	fmt.Fprintf(&b, "runs without breakpoints: %d, %d guest %s in %d vCPU ticks (%s per guest %s), %d exits\n",
+		s.runs, s.runGuest, v.unit(), s.runTSC, ratio(s.runTSC, s.runGuest), v.unit(), s.runExits)
+	fmt.Fprintf(&b, "runs with breakpoints or watchpoints: %d, %d guest %s in %d vCPU ticks (%s per guest %s), %d exits, %d entries armed, %d hits\n",
+		s.bpRuns, s.bpGuest, v.unit(), s.bpTSC, ratio(s.bpTSC, s.bpGuest), v.unit(), s.bpExits, s.bpArmed, s.hits)
+	return b.String()
 }

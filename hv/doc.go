@@ -39,6 +39,8 @@
 //	Running -> Failed               VM entry failed (invalid controls, host
 //	                                or guest state): a hypervisor bug or an
 //	                                invalid guest setup
+//	Running <-> Paused              (backup) its debugger stopped it at a
+//	                                boundary between exits (debug.go)
 //
 // A VM that ends is reported with its landmark and guest state (report.go);
 // the other VMs keep running. A primary's end always reaches its backup

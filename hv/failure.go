@@ -63,8 +63,8 @@ func (v *VM) finalState() replay.FinalState {
 	r := &v.regs
 	copy(s[:replay.FinalRSP], []uint64{r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP})
 	copy(s[replay.FinalR8:replay.FinalRIP], []uint64{r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15})
-	s[replay.FinalRSP], _ = vmx.VMREAD(vmx.GuestRSP)
-	s[replay.FinalRFLAGS], _ = vmx.VMREAD(vmx.GuestRFLAGS)
+	s[replay.FinalRSP] = v.hw().vmread(vmx.GuestRSP)
+	s[replay.FinalRFLAGS] = v.hw().vmread(vmx.GuestRFLAGS)
 	s[replay.FinalRFLAGS] &^= rflagsRF
 	cr := v.controlRegs()
 	s[replay.FinalCR0], s[replay.FinalCR2], s[replay.FinalCR3], s[replay.FinalCR4], s[replay.FinalEFER] = cr.cr0, r.CR2, cr.cr3, cr.cr4, cr.efer
@@ -77,7 +77,7 @@ func (v *VM) finalState() replay.FinalState {
 		s[replay.FinalTotal] = v.total
 	} else {
 		// At an entry (it failed) or an asynchronous exit: here.
-		s[replay.FinalRIP], _ = vmx.VMREAD(vmx.GuestRIP)
+		s[replay.FinalRIP] = v.hw().vmread(vmx.GuestRIP)
 		s[replay.FinalBeforeSeq], s[replay.FinalBeforeCount] = v.seq, v.count
 		s[replay.FinalTotal] = v.total + v.count
 	}
@@ -96,14 +96,14 @@ type ctlRegs struct{ cr0, cr3, cr4, efer uint64 }
 // the hypervisor owns (the guest/host masks), CR3 and EFER.
 func (v *VM) controlRegs() ctlRegs {
 	var c ctlRegs
-	cr0, _ := vmx.VMREAD(vmx.GuestCR0)
-	sh0, _ := vmx.VMREAD(vmx.CR0ReadShadow)
-	cr4, _ := vmx.VMREAD(vmx.GuestCR4)
-	sh4, _ := vmx.VMREAD(vmx.CR4ReadShadow)
+	cr0 := v.hw().vmread(vmx.GuestCR0)
+	sh0 := v.hw().vmread(vmx.CR0ReadShadow)
+	cr4 := v.hw().vmread(vmx.GuestCR4)
+	sh4 := v.hw().vmread(vmx.CR4ReadShadow)
 	m0, m4 := crMasks(&v.m.Caps)
 	c.cr0, c.cr4 = cr0&^m0|sh0&m0, cr4&^m4|sh4&m4
-	c.cr3, _ = vmx.VMREAD(vmx.GuestCR3)
-	c.efer, _ = vmx.VMREAD(vmx.GuestIA32EFER)
+	c.cr3 = v.hw().vmread(vmx.GuestCR3)
+	c.efer = v.hw().vmread(vmx.GuestIA32EFER)
 	return c
 }
 

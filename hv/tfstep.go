@@ -29,6 +29,7 @@ type tfStep struct {
 	// The outcome of the last armed entry.
 	done    bool // the instruction completed, or the event was delivered
 	trapped bool // the exit was this step's #DB or an exception it intercepted: an asynchronous stop, not a guest event
+	ownTF   bool // the entry ran with a TF of this step's: a single-step condition (BS) at its exit is ours
 	// A TF step of the instruction at (rip, rcx) exited with this
 	// exception before delivering it: the next step of that instruction
 	// lets the processor deliver it (step.PlanStep).
@@ -115,11 +116,12 @@ func (t *tfStep) arm(v *VM) {
 // guest's own DR7 (without the hypervisor's breakpoints); the guest's own
 // debug conditions at a #DB exit are the caller's to reflect.
 func (t *tfStep) exit(v *VM, guestDR7 uint64) {
-	t.trapped, t.done = false, false
+	t.trapped, t.done, t.ownTF = false, false, false
 	if !t.armed {
 		return
 	}
 	t.armed = false
+	t.ownTF = t.plan.TrapFlag && !t.guestTF
 	r := t.hw()
 	outcome := step.Elsewhere
 	basic := vmx.ExitReason(v.regs.ExitReason).Basic()
@@ -255,3 +257,7 @@ func stackLinear(r pmuRegs) uint64 {
 // page tables (guestAccess). They do not allocate.
 func (v *VM) readLinear(va uint64, dst []byte) int  { return v.readGuest(va, dst) }
 func (v *VM) writeLinear(va uint64, src []byte) int { return v.writeGuest(va, src) }
+
+// hw is the VMCS and debug registers of the VM's CPU (tests fake them
+// through tfStep.regs).
+func (v *VM) hw() pmuRegs { return v.tf.hw() }

@@ -24,10 +24,11 @@ const (
 	Running
 	Stopped
 	Failed
+	Paused // a backup stopped by its debugger (debug.go); it runs on when resumed
 )
 
 func (s State) String() string {
-	return [...]string{"created", "running", "stopped", "failed"}[s]
+	return [...]string{"created", "running", "stopped", "failed", "paused"}[s]
 }
 
 // Config describes one VM.

@@ -17,6 +17,8 @@
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAGS 0x00000003
 
+	.cfi_sections .debug_frame	/* gdb's unwinder ends at long_entry */
+
 	.section .multiboot, "a"
 	.align 4
 	.long MB_MAGIC
@@ -70,6 +72,8 @@ _start:
 
 	.code64
 long_entry:
+	.cfi_startproc
+	.cfi_undefined rip		/* the outermost frame */
 	movw $0x10, %ax
 	movw %ax, %ds
 	movw %ax, %es
@@ -83,6 +87,7 @@ halt:
 	cli
 	hlt
 	jmp halt
+	.cfi_endproc
 
 /* The interrupt and exception stubs: 16 bytes apart from stubs, so the
  * stub of vector n is at stubs + 16 n. */

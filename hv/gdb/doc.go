@@ -54,5 +54,8 @@
 // freely again), or when the connection ends; the stub removes its
 // breakpoints before Detach in every case. A qSupported inside a session
 // means a new gdb replaced one that vanished (on a serial line nothing
-// else says so); the old session is ended first.
+// else says so): the new one takes the session over, the old one's
+// breakpoints removed and the target still stopped where it was (a
+// Resume the old one left running is interrupted first), so that a
+// replica waiting for a debugger is not let go by the hand-over.
 package gdb

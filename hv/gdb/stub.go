@@ -140,6 +140,15 @@ func (s *stub) readLoop() {
 		case framePacket:
 			seq++
 			fr.data = bytes.Clone(fr.data)
+			if bytes.HasPrefix(fr.data, []byte("qSupported")) {
+				// A new debugger: the one a running Resume serves is
+				// gone (on a serial line nothing else says so).
+				s.mu.Lock()
+				if s.cancelRun != nil {
+					s.cancelRun(errReplaced)
+				}
+				s.mu.Unlock()
+			}
 		}
 		open = handOver(event{frame: fr, seq: seq})
 	}
@@ -317,15 +326,27 @@ func (s *stub) attach() error {
 
 // detach ends the session: the stub's breakpoints go, the target runs.
 func (s *stub) detach() {
-	for bp := range s.inserts {
-		if err := s.t.SetBreakpoint(bp.kind, bp.addr, bp.size, false); err != nil {
-			s.trace("-- removing %v at %#x on detach: %v", bp.kind, bp.addr, err)
-		}
-		delete(s.inserts, bp)
-	}
+	s.removeBreakpoints("on detach")
 	s.t.Detach()
 	s.attached = false
 	s.noAck = false // the next debugger on this line starts in ack mode
+}
+
+// replace hands a session to a new debugger that replaced a vanished
+// one: the old one's breakpoints go, the target stays stopped where it is.
+func (s *stub) replace() {
+	s.removeBreakpoints("replacing the debugger")
+	s.noAck, s.lastError = false, ""
+}
+
+// removeBreakpoints takes the session's breakpoints out of the target.
+func (s *stub) removeBreakpoints(why string) {
+	for bp := range s.inserts {
+		if err := s.t.SetBreakpoint(bp.kind, bp.addr, bp.size, false); err != nil {
+			s.trace("-- removing %v at %#x (%s): %v", bp.kind, bp.addr, why, err)
+		}
+		delete(s.inserts, bp)
+	}
 }
 
 // packet handles one packet of a session.
@@ -333,7 +354,7 @@ func (s *stub) packet(ev event) error {
 	p := ev.data
 	if s.attached && bytes.HasPrefix(p, []byte("qSupported")) {
 		s.trace("-- qSupported in a session: a new debugger replaces the old one")
-		s.detach()
+		s.replace()
 	}
 	if !s.attached {
 		if err := s.attach(); err != nil {
@@ -739,6 +760,12 @@ func (s *stub) resume(mode ResumeMode, seq uint64) error {
 	s.mu.Unlock()
 	if errors.Is(context.Cause(ctx), ErrDisconnected) {
 		return &errSessionLost{ErrDisconnected}
+	}
+	if errors.Is(context.Cause(ctx), errReplaced) {
+		// The debugger that asked is gone: its stop reply would reach the
+		// new one as the answer to its first packet.
+		s.lastStop = stop
+		return nil
 	}
 	s.lastStop = stop
 	if stop.Message != "" {

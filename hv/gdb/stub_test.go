@@ -630,8 +630,9 @@ func TestDisconnectWhileStopped(t *testing.T) {
 
 // Sessions follow each other on one connection (a serial line): D ends
 // one, the next packet starts another; a qSupported inside a session
-// replaces a debugger that vanished without D. The connection ending
-// between sessions is not an error.
+// replaces a debugger that vanished without D, its breakpoints gone and
+// the target still stopped (no detach, no new attach). The connection
+// ending between sessions is not an error.
 func TestSessionsOnOneConnection(t *testing.T) {
 	m := newFakeMachine()
 	c := startStub(t, m, Config{})
@@ -654,8 +655,8 @@ func TestSessionsOnOneConnection(t *testing.T) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.attaches != 4 || m.detaches != 4 || m.leftAtDetach != 0 {
-		t.Errorf("%d attaches, %d detaches, %d breakpoints left; want 4, 4, 0", m.attaches, m.detaches, m.leftAtDetach)
+	if m.attaches != 3 || m.detaches != 3 || m.leftAtDetach != 0 {
+		t.Errorf("%d attaches, %d detaches, %d breakpoints left; want 3, 3, 0", m.attaches, m.detaches, m.leftAtDetach)
 	}
 }
 
@@ -723,4 +724,31 @@ func FuzzPackets(f *testing.F) {
 			t.Fatalf("%d attaches, %d detaches, %d breakpoints left", m.attaches, m.detaches, m.leftAtDetach)
 		}
 	})
+}
+
+// A new debugger on a line whose old one vanished while the target ran:
+// its qSupported interrupts the run, and it takes the session over with
+// the target stopped and the old breakpoints gone (no detach: a replica
+// waiting for a debugger is not let go by the hand-over).
+func TestNewDebuggerWhileRunning(t *testing.T) {
+	m := newFakeMachine()
+	m.resumeStarted = make(chan struct{}, 1)
+	c := startStub(t, m, Config{})
+	c.want(fmt.Sprintf("Z0,%x,1", uint64(fakeUnmapped)), "OK") // never reached
+	c.sendRaw(frameOf("c"))
+	c.expectByte('+')
+	<-m.resumeStarted
+	// The first gdb is gone; the second connects: "+", then qSupported.
+	c.sendRaw("+" + frameOf("qSupported:multiprocess+"))
+	c.expectByte('+') // the qSupported's ack; the interrupted run has no stop reply (the new debugger would take it for the answer)
+	if got := c.readPacket(); !strings.HasPrefix(got, "PacketSize") {
+		t.Fatalf("qSupported reply %q", got)
+	}
+	m.mu.Lock()
+	attaches, detaches, left := m.attaches, m.detaches, len(m.breaks)
+	m.mu.Unlock()
+	if attaches != 1 || detaches != 0 || left != 0 {
+		t.Errorf("%d attaches, %d detaches, %d breakpoints left; want 1, 0, 0", attaches, detaches, left)
+	}
+	c.wantPrefix("?", "T02thread:1;") // still stopped where the run was interrupted
 }

@@ -179,4 +179,8 @@ var (
 	// ErrDisconnected is the cause of a Resume context cancelled because
 	// the debugger's connection ended.
 	ErrDisconnected = errors.New("debugger connection lost")
+	// errReplaced is the cause of a Resume context cancelled because a
+	// new debugger started a session on the line (its qSupported): the
+	// one the run was for is gone.
+	errReplaced = errors.New("replaced by a new debugger")
 )

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# debug-bochs.sh IMG ELF: hindsight's debugger tested with Debian's gdb in
+# batch mode against the backup replica in Bochs (make debug-bochs). Each
+# scenario boots the image with the dbgtest guest (ELF, with DWARF) as
+# primary and backup, COM2 on a loopback port for gdb (run-bochs.sh
+# -gdbport), waits for a console marker, runs a gdb script, and judges by
+# markers in gdb's output and the console log; each has a hard timeout.
+#
+#   crash   the primary triple-faults after a path with timer ticks; the
+#           backup stops where it stands (onfail=debug). A first gdb starts
+#           stepping and is killed mid-step; a second attaches (replacing
+#           it), reads registers, breaks on compute_step, watches ticks,
+#           steps, runs to just before the failure ("monitor failure": the
+#           registers must equal the primary's final ones), walks into the
+#           crash, detaches. Replay stays exact: verdict IDENTICAL.
+#   flags   debug=start; gdb steps over PUSHF, INT 0x80, INT3, UD2, SYSCALL
+#           and the guest's own single steps: the guest must count no bad
+#           flag (and the backup's output equal the primary's).
+#   null    a NULL call faults and the guest exits with status 14; the
+#           backup replays to the OUT just before (onfail=replay) and waits
+#           for gdb there.
+# Measurements (lines "MEASURE ...", "steps: ...") are printed at the end.
+set -u
+img=$1 elf=$2
+out=build/debug
+mkdir -p "$out"
+fail=0
+
+bad() { echo "debug-bochs.sh: FAIL: $*" >&2; fail=1; }
+
+# start NAME MARKER MODULE-ARGS CMDLINE: boot in the background, wait for
+# MARKER in the console log.
+start() {
+	name=$1 marker=$2
+	for try in 1 2 3; do
+		port=$((20000 + RANDOM % 20000))
+		rm -f "$out/$name.log" # the marker must come from this run
+		tools/emu/run-bochs.sh -img "$img" -timeout 420 -gdbport "$port" -module "$elf $3" \
+			-cmdline "guestmem=64M guest=$(basename "$elf") gdb=com2 $4" -log "$out/$name.log" \
+			-expect "hv: verdict: IDENTICAL" >"$out/$name.run" 2>&1 &
+		bochs=$!
+		for _ in $(seq 240); do
+			grep -q -- "$marker" "$out/$name.log" 2>/dev/null && return 0
+			kill -0 $bochs 2>/dev/null || break
+			sleep 1
+		done
+		grep -q "port .* taken" "$out/$name.run" || break
+	done
+	bad "$name: \"$marker\" never appeared (see $out/$name.log, $out/$name.run)"
+	kill $bochs 2>/dev/null
+	return 1
+}
+
+# gdbrun NAME SCRIPT [TIMEOUT]: run a gdb script against the port.
+gdbrun() {
+	sed "s/PORT/$port/" "$2" >"$out/$1.gdb"
+	timeout -k 5 "${3:-300}" gdb -batch -nx -ex "set pagination off" -ex "set confirm off" -ex "set remotetimeout 120" \
+		-ex "file $elf" -x "$out/$1.gdb" >"$out/$1.out" 2>&1
+}
+
+# expect FILE PATTERN...: every pattern must be in FILE.
+expect() {
+	f=$1
+	shift
+	for p in "$@"; do
+		grep -q -- "$p" "$f" || bad "\"$p\" not in $f"
+	done
+}
+
+# finish NAME: the run must end by itself, with the verdict.
+finish() {
+	wait $bochs || bad "$1: run-bochs.sh failed (see $out/$1.run)"
+	tail -3 "$out/$1.run"
+}
+
+crash() {
+	start crash "waiting for a debugger" "rounds=200000 crash=triple" "lag=500ms" || return
+	# A debugger that leaves in the middle of a step (killed): the next one
+	# takes over.
+	printf 'target remote localhost:PORT\nstepi 100000\n' >"$out/leave.script"
+	gdbrun leave "$out/leave.script" 8
+	gdbrun crash guest/dbgtest/crash.gdb
+	finish crash
+	expect "$out/crash.out" "MEASURE attach" "rip .*0x[0-9a-f]*" "the primary failed at landmark" \
+		"Breakpoint 1, compute_step" "#1 .* in kmain" "Hardware watchpoint 2: ticks" "New value = " \
+		"all 23 registers equal the primary's final ones" "<crash_now+" "MEASURE stepi" \
+		"the backup ended at landmark" "SIGABRT"
+	expect "$out/crash.log" "hv: backup: the primary failed at landmark .* (triple fault)" \
+		"hv: backup: stopped where it stands; waiting for a debugger" "hv: verdict: IDENTICAL"
+}
+
+flags() {
+	start flags "stopped before its first instruction" "flags" "debug=start" || return
+	gdbrun flags guest/dbgtest/flags.gdb
+	finish flags
+	expect "$out/flags.out" "Breakpoint 1, flags_test" "STEPPED over 6 kinds: int int3 popf pushf syscall ud2"
+	expect "$out/flags.log" "primary| dbgtest: flags: [0-9]* checks, 0 bad" "hv: verdict: IDENTICAL"
+	if grep -q "TF visible" "$out/flags.log"; then bad "flags: the guest saw TF"; fi
+}
+
+null() {
+	start null "waiting for a debugger" "rounds=50000 crash=null" "onfail=replay" || return
+	gdbrun null guest/dbgtest/null.gdb
+	finish null
+	expect "$out/null.out" "out *%eax,(%dx)" "rax *0xe " "exit_status" "trap"
+	expect "$out/null.log" "primary| dbgtest: page fault at 0x0000000000000000" \
+		"hv: backup: at the instruction before the primary's failure .* all 23 registers equal" "hv: verdict: IDENTICAL"
+}
+
+for s in ${DEBUG_SCENARIOS:-crash flags null}; do
+	echo "debug-bochs.sh: scenario $s"
+	$s
+done
+grep -h "MEASURE\|^steps: \|^runs: \|with breakpoints or watchpoints" "$out"/*.out
+[ "$fail" = 0 ] && echo "debug-bochs.sh: PASS" || exit 1
