@@ -64,12 +64,12 @@ func (c *fakeVCPU) run() {
 		if v.count++; v.count == 10 {
 			v.count, v.seq = 0, v.seq+1
 			v.total += 10
+			time.Sleep(200 * time.Microsecond) // a guest slow enough to be caught running
 		}
 		v.hw().vmwrite(vmx.GuestRIP, 0x1000+v.seq*0x10+v.count)
 		if v.seq >= c.end {
 			v.endVM(causeExitPort, 0, 0)
 		}
-		time.Sleep(50 * time.Microsecond) // a guest slow enough to be caught running
 	}
 	v.end.report = EndReport{At: replay.Landmark{Seq: v.seq}, Reason: "guest wrote exit status 0"}
 	d.atEnd(v)

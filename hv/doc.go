@@ -47,6 +47,17 @@
 // through the log (Inputs.finish), and a backup that stops lets its
 // primary go on alone: no state of one replica can hang the other.
 //
+// # Debugging the backup
+//
+// A backup carries a debugger (debug.go): gdb's remote protocol on a
+// serial line (debug_target.go, package hv/gdb) and a monitor on the
+// hypervisor's console (monitor.go) stop it at a boundary between exits,
+// read it on its own thread, step it (invisibly to the guest: tfstep.go,
+// package hv/step) and let it replay on. When the primary fails
+// (failure.go) the backup, still up to the lag before the failure, stops
+// for a debugger or replays to just before the failure and compares its
+// registers with the primary's final ones.
+//
 // # The pair
 //
 // Pair (pair.go) owns what joins a primary and its backup: the split of

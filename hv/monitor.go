@@ -80,16 +80,18 @@ type consoleMux struct {
 	esc    bool
 	inLine bool
 	line   []byte
+	cmds   chan string // run one after another, in the order typed
 	done   chan struct{}
 }
 
 func newConsoleMux(p *Pair) *consoleMux {
-	return &consoleMux{pair: p, out: os.Stdout, done: make(chan struct{})}
+	return &consoleMux{pair: p, out: os.Stdout, cmds: make(chan string, 16), done: make(chan struct{})}
 }
 
 // run polls the console until stop is closed.
 func (m *consoleMux) run(stop <-chan struct{}) {
 	defer close(m.done)
+	go m.runCommands(stop)
 	for {
 		b, ok := boot.ConsoleRead()
 		if !ok {
@@ -153,7 +155,7 @@ func (m *consoleMux) key(b byte) {
 		fmt.Fprintf(m.out, "\nhv: monitor: Ctrl-A %q is no command (Ctrl-A h lists them; Ctrl-A Ctrl-A sends a Ctrl-A to the guest)\n", b)
 		return
 	}
-	go m.run1(cmd)
+	m.enqueue(cmd)
 }
 
 // edit takes a byte of a command line.
@@ -162,7 +164,7 @@ func (m *consoleMux) edit(b byte) {
 	case b == '\r' || b == '\n':
 		m.inLine = false
 		io.WriteString(m.out, "\n")
-		go m.run1(string(m.line))
+		m.enqueue(string(m.line))
 	case b == keyCancel || b == keyEsc:
 		m.inLine = false
 		io.WriteString(m.out, " (dropped)\n")
@@ -174,6 +176,34 @@ func (m *consoleMux) edit(b byte) {
 	case b >= 0x20 && b < 0x7F && len(m.line) < 120:
 		m.line = append(m.line, b)
 		m.out.Write([]byte{b})
+	}
+}
+
+// enqueue hands a command to runCommands; a command typed while too many
+// wait is dropped, with a word.
+func (m *consoleMux) enqueue(cmd string) {
+	select {
+	case m.cmds <- cmd:
+	default:
+		io.WriteString(m.out, "hv: monitor: busy, "+cmd+" dropped\n")
+	}
+}
+
+// runCommands runs the commands one after another. One that runs the
+// backup to a position (goto, failure) goes on in a goroutine of its own,
+// so that a pause typed after it still comes through.
+func (m *consoleMux) runCommands(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case cmd := <-m.cmds:
+			if f := strings.Fields(cmd); len(f) > 0 && (f[0] == "goto" || f[0] == "failure") {
+				go m.run1(cmd)
+			} else {
+				m.run1(cmd)
+			}
+		}
 	}
 }
 
@@ -244,11 +274,11 @@ func (m *consoleMux) command(cmd string, out io.Writer) error {
 		if err := d.Do(func(v *VM) { v.gdbRegisters(&r) }); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "rax %#018x rbx %#018x rcx %#018x rdx %#018x\n", r.RAX, r.RBX, r.RCX, r.RDX)
-		fmt.Fprintf(out, "rsi %#018x rdi %#018x rbp %#018x rsp %#018x\n", r.RSI, r.RDI, r.RBP, r.RSP)
-		fmt.Fprintf(out, "r8  %#018x r9  %#018x r10 %#018x r11 %#018x\n", r.R8, r.R9, r.R10, r.R11)
-		fmt.Fprintf(out, "r12 %#018x r13 %#018x r14 %#018x r15 %#018x\n", r.R12, r.R13, r.R14, r.R15)
-		fmt.Fprintf(out, "rip %#018x rflags %#x cs %#x ss %#x ds %#x es %#x fs %#x gs %#x\n", r.RIP, r.RFLAGS, r.CS, r.SS, r.DS, r.ES, r.FS, r.GS)
+		fmt.Fprintf(out, "rax 0x%016x rbx 0x%016x rcx 0x%016x rdx 0x%016x\n", r.RAX, r.RBX, r.RCX, r.RDX)
+		fmt.Fprintf(out, "rsi 0x%016x rdi 0x%016x rbp 0x%016x rsp 0x%016x\n", r.RSI, r.RDI, r.RBP, r.RSP)
+		fmt.Fprintf(out, "r8  0x%016x r9  0x%016x r10 0x%016x r11 0x%016x\n", r.R8, r.R9, r.R10, r.R11)
+		fmt.Fprintf(out, "r12 0x%016x r13 0x%016x r14 0x%016x r15 0x%016x\n", r.R12, r.R13, r.R14, r.R15)
+		fmt.Fprintf(out, "rip 0x%016x rflags %#x cs %#x ss %#x ds %#x es %#x fs %#x gs %#x\n", r.RIP, r.RFLAGS, r.CS, r.SS, r.DS, r.ES, r.FS, r.GS)
 		fmt.Fprintf(out, "cr0 %#x cr2 %#x cr3 %#x cr4 %#x efer %#x fs_base %#x gs_base %#x\n", r.CR0, r.CR2, r.CR3, r.CR4, r.EFER, r.FSBase, r.GSBase)
 		return nil
 	}

@@ -19,6 +19,15 @@
 #   null    a NULL call faults and the guest exits with status 14; the
 #           backup replays to the OUT just before (onfail=replay) and waits
 #           for gdb there.
+#   linux   (with LINUX=DIR holding vmlinux, bzImage, initramfs.cpio.gz
+#           from make linux) the Linux guest boots as primary and backup;
+#           "exit" typed into its console shell ends u-root's init and the
+#           kernel panics ("Attempted to kill init!"); the backup stops
+#           before the panic line; gdb with vmlinux's symbols breaks on
+#           panic, continues into it and prints the backtrace.
+#   console no gdb: the console monitor (Ctrl-A keys typed into COM1)
+#           shows the status, pauses the backup, shows its registers, where
+#           it is, code, the next records, steps it, and lets it go on.
 # Measurements (lines "MEASURE ...", "steps: ...") are printed at the end.
 set -u
 img=$1 elf=$2
@@ -74,7 +83,7 @@ finish() {
 }
 
 crash() {
-	start crash "waiting for a debugger" "rounds=200000 crash=triple" "lag=500ms" || return
+	start crash "waiting for a debugger" "rounds=200000 crash=triple" "lag=500ms verify=50" || return
 	# A debugger that leaves in the middle of a step (killed): the next one
 	# takes over.
 	printf 'target remote localhost:PORT\nstepi 100000\n' >"$out/leave.script"
@@ -90,7 +99,7 @@ crash() {
 }
 
 flags() {
-	start flags "stopped before its first instruction" "flags" "debug=start" || return
+	start flags "stopped before its first instruction" "flags" "debug=start verify=20" || return
 	gdbrun flags guest/dbgtest/flags.gdb
 	finish flags
 	expect "$out/flags.out" "Breakpoint 1, flags_test" "STEPPED over 6 kinds: int int3 popf pushf syscall ud2"
@@ -107,7 +116,50 @@ null() {
 		"hv: backup: at the instruction before the primary's failure .* all 23 registers equal" "hv: verdict: IDENTICAL"
 }
 
-for s in ${DEBUG_SCENARIOS:-crash flags null}; do
+linux() {
+	L=${LINUX:-}
+	if [ -z "$L" ] || [ ! -r "$L/vmlinux" ]; then
+		echo "debug-bochs.sh: linux: skipped (LINUX=DIR with vmlinux, bzImage and initramfs.cpio.gz from make linux)"
+		return
+	fi
+	printf 'exit\rexit\rexit\r' >"$out/linux-input.txt"
+	name=linux port=$((20000 + RANDOM % 20000))
+	rm -f "$out/linux.log"
+	tools/emu/run-bochs.sh -img "$img" -timeout 900 -gdbport "$port" \
+		-module "$L/bzImage console=ttyS0 nolapic noapic reboot=t panic=-1 lpj=2150400 oops=panic" -module "$L/initramfs.cpio.gz" \
+		-cmdline "guestmem=256M guest=bzImage initrd=initramfs.cpio.gz gdb=com2 lag=1s" -log "$out/linux.log" \
+		-input "$out/linux-input.txt" -after "linux-guest: script done" -expect "hv: verdict: IDENTICAL" >"$out/linux.run" 2>&1 &
+	bochs=$!
+	for _ in $(seq 800); do
+		grep -q "waiting for a debugger" "$out/linux.log" 2>/dev/null && break
+		kill -0 $bochs 2>/dev/null || break
+		sleep 1
+	done
+	sed "s/PORT/$port/" guest/dbgtest/linux.gdb >"$out/linux.gdb"
+	timeout -k 5 600 gdb -batch -nx -ex "set pagination off" -ex "set confirm off" -ex "set remotetimeout 120" \
+		-ex "file $L/vmlinux" -x "$out/linux.gdb" >"$out/linux.out" 2>&1
+	finish linux
+	expect "$out/linux.out" "Breakpoint 1, .*panic" "#0 .*panic" "#1 " "Attempted to kill init" \
+		"all 23 registers equal the primary's final ones"
+	expect "$out/linux.log" "primary| .*Kernel panic - not syncing: Attempted to kill init" \
+		"hv: backup: the primary failed at landmark .* (kernel panic: " "hv: verdict: IDENTICAL"
+}
+
+console() {
+	rm -f "$out/console.log"
+	tools/emu/run-bochs.sh -img "$img" -timeout 420 -module "$elf rounds=1000000" \
+		-cmdline "guestmem=64M guest=$(basename "$elf")" -log "$out/console.log" \
+		-input guest/dbgtest/console-input.txt -after "primary| dbgtest: round 0" \
+		-expect "hv: verdict: IDENTICAL" >"$out/console.run" 2>&1 || bad "console: run-bochs.sh failed (see $out/console.run)"
+	tail -3 "$out/console.run"
+	expect "$out/console.log" "hv: monitor: primary #[0-9]* running, backup #[0-9]* running" \
+		"hv: monitor: the backup is paused (interrupt) at #" "hv: monitor: rax 0x" "hv: monitor: rip 0x" \
+		"hv: monitor: backup at landmark #" "hv: monitor: 0x[0-9a-f]*: [a-z]" "hv: monitor: the backup is at #.* records in the log" \
+		"hv: monitor:   next: " "hv: monitor: Ctrl-A 'z' is no command" "hv: monitor: hindsight's monitor commands" \
+		"hv: monitor: the backup replays on" "hv: verdict: IDENTICAL"
+}
+
+for s in ${DEBUG_SCENARIOS:-crash flags null console linux}; do
 	echo "debug-bochs.sh: scenario $s"
 	$s
 done
