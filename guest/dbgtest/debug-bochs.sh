@@ -122,7 +122,9 @@ linux() {
 		echo "debug-bochs.sh: linux: skipped (LINUX=DIR with vmlinux, bzImage and initramfs.cpio.gz from make linux)"
 		return
 	fi
-	printf 'exit\rexit\rexit\r' >"$out/linux-input.txt"
+	# The shell may start seconds after the marker, and drops what was
+	# typed before it read: spaces (harmless at a prompt) until it runs.
+	{ head -c 400 /dev/zero | tr '\0' ' '; printf 'exit\r'; head -c 200 /dev/zero | tr '\0' ' '; printf 'exit\r'; } >"$out/linux-input.txt"
 	name=linux port=$((20000 + RANDOM % 20000))
 	rm -f "$out/linux.log"
 	tools/emu/run-bochs.sh -img "$img" -timeout 900 -gdbport "$port" \

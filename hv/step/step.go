@@ -79,13 +79,19 @@ func (k Kind) String() string {
 type Insn struct {
 	Kind   Kind
 	Vector uint8 // SoftInt: the vector it raises
-	Len    int   // its length in bytes (0 if Unknown)
+	Len    int   // its length in bytes (0 if Unknown, or Plain told by its opcode alone)
 }
 
 // Classify decodes the instruction at the start of code (the bytes at the
 // guest's RIP) in mode (16, 32 or 64: the code segment's default size)
-// with the guest's RFLAGS (INTO raises #OF only with OF set).
+// with the guest's RFLAGS (INTO raises #OF only with OF set). Most
+// instructions are Plain, told by their opcode byte alone without a full
+// decode (the backup's clock single-steps REP string instructions
+// iteration by iteration); their Len is then 0.
 func Classify(code []byte, mode int, rflags uint64) Insn {
+	if plainOpcode(code, mode == 64) {
+		return Insn{Kind: Plain}
+	}
 	inst, err := x86asm.Decode(code, mode)
 	if err != nil || inst.Op == 0 { // Op 0: x86asm's answer to bytes cut short
 		return Insn{Kind: Unknown}
@@ -198,4 +204,26 @@ func After(in Insn, o Outcome, guestTF bool) Fix {
 		return Fix{ClearTF: true, ClearR11: true}
 	}
 	return Fix{ClearTF: true}
+}
+
+// plainOpcode reports whether the instruction in code is, by its first
+// opcode byte after the prefixes, none of those Classify tells apart:
+// PUSHF (9C), POPF (9D), INT3 (CC), INT (CD), INTO (CE), IRET (CF), and
+// the two-byte SYSCALL (0F 05) and SYSRET (0F 07). long is 64-bit mode,
+// where 40-4F are REX prefixes.
+func plainOpcode(code []byte, long bool) bool {
+	for i, b := range code {
+		switch {
+		case b == 0x66 || b == 0x67 || b == 0xF0 || b == 0xF2 || b == 0xF3 ||
+			b == 0x2E || b == 0x36 || b == 0x3E || b == 0x26 || b == 0x64 || b == 0x65:
+		case long && b&0xF0 == 0x40:
+		case b == 0x9C || b == 0x9D || b >= 0xCC && b <= 0xCF:
+			return false
+		case b == 0x0F:
+			return i+1 < len(code) && code[i+1] != 0x05 && code[i+1] != 0x07
+		default:
+			return true
+		}
+	}
+	return false // only prefixes, or nothing: let the decoder say
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // Every instruction that copies or loads RFLAGS is told apart from the
@@ -36,13 +38,16 @@ func TestClassify(t *testing.T) {
 		{"int 3 long form", []byte{0xCD, 0x03}, 64, 0, SoftInt, VectorBP, 2},
 		{"into OF=1", []byte{0xCE}, 32, RFLAGSOF, SoftInt, VectorOF, 1},
 		{"into OF=0", []byte{0xCE}, 32, 0, Plain, 0, 1},
-		{"nop", []byte{0x90}, 64, 0, Plain, 0, 1},
-		{"mov", []byte{0x48, 0x89, 0xD8}, 64, 0, Plain, 0, 3},
-		{"rep movsb", []byte{0xF3, 0xA4}, 64, 0, Plain, 0, 2},
-		{"call", []byte{0xE8, 0, 0, 0, 0}, 64, 0, Plain, 0, 5},
-		{"ud2", []byte{0x0F, 0x0B}, 64, 0, Plain, 0, 2},
-		{"lahf (flags bits 0-7 only)", []byte{0x9F}, 32, 0, Plain, 0, 1},
+		{"nop", []byte{0x90}, 64, 0, Plain, 0, 0},
+		{"mov", []byte{0x48, 0x89, 0xD8}, 64, 0, Plain, 0, 0},
+		{"rep movsb", []byte{0xF3, 0xA4}, 64, 0, Plain, 0, 0},
+		{"call", []byte{0xE8, 0, 0, 0, 0}, 64, 0, Plain, 0, 0},
+		{"ud2", []byte{0x0F, 0x0B}, 64, 0, Plain, 0, 0},
+		{"lahf (flags bits 0-7 only)", []byte{0x9F}, 32, 0, Plain, 0, 0},
+		{"rex.w pushfq is still pushf", []byte{0x48, 0x9C}, 64, 0, PushFlags, 0, 2},
+		{"in 32-bit code 0x48 is DEC, not REX", []byte{0x48, 0x9C}, 32, 0, Plain, 0, 0},
 		{"cut short", []byte{0x0F}, 64, 0, Unknown, 0, 0},
+		{"prefixes only", []byte{0x66, 0xF3}, 64, 0, Unknown, 0, 0},
 		{"int cut short", []byte{0xCD}, 64, 0, Unknown, 0, 0},
 		{"empty", nil, 64, 0, Unknown, 0, 0},
 	} {
@@ -284,6 +289,38 @@ func TestSplit(t *testing.T) {
 		ours, guests := Split(c.qual, c.mine, c.stepped, c.guestDR7, c.guestTF)
 		if ours != c.ours || guests != c.guests {
 			t.Errorf("%s: ours %#x guests %#x, want %#x %#x", c.name, ours, guests, c.ours, c.guests)
+		}
+	}
+}
+
+// The opcode shortcut never calls Plain what the decoder would tell apart.
+func TestPlainOpcodeAgreesWithDecoder(t *testing.T) {
+	seed := uint64(0x9E3779B97F4A7C15)
+	next := func() byte { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; return byte(seed) }
+	interesting := []byte{0x9C, 0x9D, 0xCC, 0xCD, 0xCE, 0xCF, 0x0F, 0x05, 0x07, 0x48, 0x66, 0xF3}
+	for i := 0; i < 200000; i++ {
+		code := make([]byte, 1+i%6)
+		for j := range code {
+			if next()&1 == 0 {
+				code[j] = interesting[int(next())%len(interesting)]
+			} else {
+				code[j] = next()
+			}
+		}
+		for _, mode := range []int{16, 32, 64} {
+			if !plainOpcode(code, mode == 64) {
+				continue
+			}
+			inst, err := x86asm.Decode(code, mode)
+			if err != nil || inst.Op == 0 {
+				continue
+			}
+			full := Classify(append([]byte{0x90}, code...)[1:], mode, RFLAGSOF) // the same bytes, through the shortcut
+			switch inst.Op {
+			case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ, x86asm.POPF, x86asm.POPFD, x86asm.POPFQ,
+				x86asm.IRET, x86asm.IRETD, x86asm.IRETQ, x86asm.SYSRET, x86asm.SYSCALL, x86asm.INT, x86asm.INTO:
+				t.Fatalf("% x in %d-bit mode is %v, but the shortcut calls it plain (%v)", code, mode, inst.Op, full.Kind)
+			}
 		}
 	}
 }
