@@ -11,6 +11,7 @@ import (
 	"hindsight/guest/testguest"
 	"hindsight/hv"
 	"hindsight/hv/replay"
+	"hindsight/vmx"
 )
 
 // fixedRTC is the CMOS clock's time by default: 2000-01-01 00:00:00 UTC.
@@ -127,6 +128,8 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 			fail("trace=%s: want trace=exits, trace=exits:FROM-TO or trace=syscalls", s)
 		}
 	}
+	c.Account = hasOpt(opts, "account")
+	c.Mark = strings.ReplaceAll(opts["mark"], "+", " ")
 	if s, ok := opts["status"]; ok {
 		d, e := time.ParseDuration(s)
 		if e != nil {
@@ -242,8 +245,41 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 		within = "OVER bound"
 	}
 	fmt.Printf("hv: lag: target %s, largest seen %v (bound %v): %s\n", lagDesc, worst.Round(time.Millisecond), bound, within)
+	if c.Account {
+		printCosts(pair)
+	}
 	fmt.Printf("hv: verdict: %v: %s\n", verdict.Kind, verdict.Reason)
 	return int(verdict.Kind)
+}
+
+// printCosts says where each replica's time went (account): TSC ticks of
+// the vCPU thread's own time (in Bochs, instructions), exits per million
+// guest instructions by reason, the log's rate in guest time, and where
+// the output first showed mark=.
+func printCosts(pair *hv.Pair) {
+	hz := float64(boot.ReadStats().TSCHz)
+	for _, vm := range []*hv.VM{pair.Primary, pair.Backup} {
+		s := vm.Stats()
+		c := s.Cost
+		guest := c.Total - c.Hypervisor
+		fmt.Printf("bench: %-7s active %d (guest %d, hypervisor %d), waiting %d; %d exits, %.0f per million guest instructions\n",
+			vm.Name(), c.Active(), guest, c.Hypervisor-c.Waiting, c.Waiting, s.Exits, float64(s.Exits)*1e6/float64(guest))
+		var by []string
+		for r, n := range s.ExitsBy {
+			if n != 0 {
+				by = append(by, fmt.Sprintf("%v %.0f", vmx.BasicExitReason(r), float64(n)*1e6/float64(guest)))
+			}
+		}
+		fmt.Printf("bench: %-7s exits per million guest instructions by reason: %s\n", vm.Name(), strings.Join(by, ", "))
+		if s.MarkedAt != 0 {
+			fmt.Printf("bench: %-7s the output showed the mark at landmark #%d, after %d guest instructions\n", vm.Name(), s.MarkedAt, s.MarkedGuest)
+		}
+	}
+	ps := pair.Primary.Stats()
+	st := pair.Log.Status(0)
+	secs := float64(ps.Cost.Total-ps.Cost.Hypervisor) / hz
+	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of guest time: %.0f records/s, %.0f bytes/s\n",
+		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
 }
 
 // monitor prints a status line every period: both sides' landmarks, the
@@ -329,6 +365,14 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		pct(ps.Cost.Active(), solo.Stats().Cost.Active()))
 	fmt.Printf("bench: replay overhead: %+.2f%% (backup vs primary, active; goal <= 2%%, seed 002: under 2%%)\n",
 		pct(bs.Cost.Active(), ps.Cost.Active()))
+	for _, vm := range []*hv.VM{pair.Primary, pair.Backup} {
+		s := vm.Stats()
+		if s.Digests == 0 {
+			continue
+		}
+		fmt.Printf("bench: %-7s RAM digests: %d, %.0f of %d pages rehashed each (dirty-page tracking), %d TSC ticks each; a full rehash: %d ticks\n",
+			vm.Name(), s.Digests, float64(s.PagesHashed)/float64(s.Digests), vm.Pages(), s.DigestTicks/s.Digests, vm.FullDigestTicks())
+	}
 	st := pair.Log.Status(0)
 	secs := float64(ps.Cost.Total) / hz
 	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of primary time: %.0f records/s, %.0f bytes/s\n",
@@ -346,6 +390,10 @@ func guestSpec(p pairOptions) (image.Spec, error) {
 		return image.Spec{}, err
 	}
 	if choice.Embedded() {
+		if mem := boot.GuestMemory(); mem.Size/2 < testguest.MinRAM {
+			return image.Spec{}, fmt.Errorf("guest memory is %d MiB; the test guest as primary and backup needs %d MiB: boot with guestmem=%dM",
+				mem.Size>>20, 2*testguest.MinRAM>>20, 2*testguest.MinRAM>>20)
+		}
 		return image.Spec{Name: "test guest", Format: image.Flat64, Kernel: testguest.Image, Args: [2]uint64{p.mode, p.arg}}, nil
 	}
 	if len(p.testOpts) > 0 {

@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"bytes"
 	"syscall"
 	"unsafe"
 )
@@ -16,6 +17,8 @@ type lineWriter struct {
 	mute  bool
 	bytes uint64
 	hash  uint64 // FNV-1a of every byte: the replicas' outputs are compared by it
+	mark  string // a text to watch for in the output (benchmarks)
+	seen  bool   // a line with mark has been written
 }
 
 func (w *lineWriter) init(tag string) {
@@ -45,6 +48,9 @@ func (w *lineWriter) putByte(b byte) {
 func (w *lineWriter) flush() {
 	if w.n == w.start {
 		return
+	}
+	if w.mark != "" && !w.seen && bytes.Contains(w.buf[w.start:w.n], unsafe.Slice(unsafe.StringData(w.mark), len(w.mark))) {
+		w.seen = true
 	}
 	w.buf[w.n] = '\n'
 	if !w.mute {

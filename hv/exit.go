@@ -318,6 +318,10 @@ func (v *VM) drainOutput() {
 		for _, b := range buf[:n] {
 			v.out.putByte(b)
 		}
+		if v.out.seen && v.stats.MarkedAt == 0 {
+			v.stats.MarkedAt = v.seq
+			v.stats.MarkedGuest = boot.ThreadTSC() - v.started - v.stats.Cost.Hypervisor
+		}
 	}
 }
 

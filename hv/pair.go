@@ -36,6 +36,7 @@ type PairConfig struct {
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
 	MutePrimary           bool          // hash the primary's output instead of printing it
 	Trace                 [2]uint64     // log the exits of both in this range of landmarks (trace=exits:FROM-TO)
+	Mark                  string        // note where the guests' output first contains this (benchmarks)
 }
 
 // DefaultRing is the smallest log a pair gets unless told otherwise.
@@ -91,12 +92,12 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	p.rec = newRecorder(p.Log, newWorld(cfg.Console), cfg.Verify, cfg.Corrupt)
 	p.rep = newReplayer(p.Log)
 	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Guest: cfg.Guest,
-		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace,
+		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
 		Inputs: p.rec, Clock: p.Clock}); err != nil {
 		return nil, err
 	}
 	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Guest: cfg.Guest,
-		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace,
+		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
 		Inputs: p.rep, Clock: p.Clock}); err != nil {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ type Config struct {
 	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
 	Trace     [2]uint64        // log every exit whose landmark lies in [Trace[0], Trace[1]): landmark, reason, RIP (trace=exits:FROM-TO)
 	Clock     ClockKind        // what its landmarks count
+	Mark      string           // note when a line of the guest's output first contains this (Stats.Marked)
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -66,6 +67,7 @@ type VM struct {
 	pc       dev.PC
 	out      lineWriter
 	launched bool
+	started  uint64 // ThreadTSC when Run began
 
 	entry image.Entry // the guest's state at entry (guest.go)
 	msrs  msrLists    // the MSRs swapped at entry and exit (msr.go)
@@ -109,6 +111,11 @@ type Stats struct {
 	Waits     uint64 // polls while halted (primary) or waiting for the log (backup)
 	Records   uint64 // records logged (primary) or replayed (backup)
 	Digests   uint64 // digests logged (primary) or matched (backup)
+	// The RAM digests' work: guest pages rehashed, TSC ticks spent.
+	PagesHashed, DigestTicks uint64
+	// Where the guest's output first contained Config.Mark (0: never):
+	// the landmark, and the guest's TSC ticks so far (with Account).
+	MarkedAt, MarkedGuest uint64
 	Stalls    uint64 // Primary: records that found the log full and waited
 	Dropped   uint64 // Primary: records dropped after the backup stopped
 	Cost      Cost   // where the vCPU's time went, in TSC ticks
@@ -198,7 +205,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 		return nil, err
 	}
 	v.out.init(cfg.Name)
-	v.out.mute = cfg.Mute
+	v.out.mute, v.out.mark = cfg.Mute, cfg.Mark
 	v.pc.Init(cfg.RTCBase)
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
@@ -227,6 +234,7 @@ func initFX(p uintptr) {
 func (v *VM) Run() {
 	v.setState(Running)
 	start := boot.ThreadTSC()
+	v.started = start
 	if err := v.prepare(); err != nil {
 		v.fail(err)
 	} else {
