@@ -256,7 +256,10 @@ soak-replay: $(IMG)
 # Recording and replay overhead, log rate and exit density (Bochs counts
 # instructions; repeatable with rdrand=off).
 bench-replay: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-replay-slice.log -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-replay-exit.log -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs clock=exit" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-async.log -cmdline "guestmem=64M mode=async rounds=4 account verify=2000 rdrand=off" -expect "bench: log:"
+	grep -a "^bench:" build/bench-replay-slice.log build/bench-replay-exit.log build/bench-async.log
 
 # Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
 bench-exit: $(IMG)

@@ -10,6 +10,7 @@ import (
 	"hindsight/guest/image"
 	"hindsight/guest/testguest"
 	"hindsight/hv"
+	"hindsight/hv/dev"
 	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
@@ -275,7 +276,15 @@ func printCosts(pair *hv.Pair) {
 			fmt.Printf("bench: %-7s the output showed the mark at landmark #%d, after %d guest instructions\n", vm.Name(), s.MarkedAt, s.MarkedGuest)
 		}
 	}
-	ps := pair.Primary.Stats()
+	ps, bs := pair.Primary.Stats(), pair.Backup.Stats()
+	if ps.Due != 0 {
+		fmt.Printf("bench: primary: %d device interrupts fell due, noticed %.1f us late on average, %.1f us at most (clock %v)\n",
+			ps.Due, float64(ps.Late)/float64(ps.Due)*1e6/dev.PITHz, float64(ps.LateMax)*1e6/dev.PITHz, pair.Clock)
+	}
+	if bs.Stops != 0 {
+		fmt.Printf("bench: backup: %d asynchronous stops reached with %d exits more than the primary made, %d of them breakpoints or single steps; %d hypervisor instructions per exit\n",
+			bs.Stops, int64(bs.Exits)-int64(ps.Exits), bs.Steps, (bs.Cost.Hypervisor-bs.Cost.Waiting)/max(bs.Exits, 1))
+	}
 	st := pair.Log.Status(0)
 	secs := float64(ps.Cost.Total-ps.Cost.Hypervisor) / hz
 	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of guest time: %.0f records/s, %.0f bytes/s\n",
@@ -377,6 +386,7 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 	secs := float64(ps.Cost.Total) / hz
 	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of primary time: %.0f records/s, %.0f bytes/s\n",
 		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
+	printCosts(pair)
 	fmt.Printf("bench: done (verdict %v)\n", verdict.Kind)
 	return 0
 }

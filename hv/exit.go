@@ -2,6 +2,7 @@ package hv
 
 import (
 	"hindsight/boot"
+	"hindsight/hv/dev"
 	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
@@ -160,9 +161,13 @@ func synchronous(r vmx.BasicExitReason) bool {
 
 // asyncExit handles an exit the guest did not cause.
 func (v *VM) asyncExit(basic vmx.BasicExitReason) {
+	v.rearm = true
 	v.count += v.clock.elapsed(v)
 	if v.end.cause != causeNone {
 		return
+	}
+	if v.clockTrapped() {
+		v.stats.Steps++
 	}
 	if basic == vmx.ReasonExceptionOrNMI && !v.clockTrapped() {
 		// With "NMI exiting" an NMI that arrives in the guest is the
@@ -194,7 +199,7 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	if v.count != 0 && v.clock.exact() {
+	if v.count != 0 && v.exact {
 		v.atLandmark()
 	}
 }
@@ -210,16 +215,14 @@ func (v *VM) atLandmark() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	v.in.poll(v)
+	outcome := v.in.poll(v)
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
 		return
 	}
-	requested := v.requested()
 	delivered := v.inject()
-	if delivered != replay.NoVector {
-		requested = delivered
+	if outcome || delivered != replay.NoVector {
+		v.in.outcome(v, delivered)
 	}
-	v.in.outcome(v, requested, delivered)
 }
 
 // rip returns the guest RIP at this exit, as it was before skip moved it:
@@ -269,7 +272,8 @@ func (v *VM) io() {
 		v.endVM(causeExitPort, uint64(v.end.status), 0)
 		return
 	}
-	if v.pc.Timed(q.Port) {
+	timed := v.pc.Timed(q.Port)
+	if timed {
 		// The device's state follows time: bring it to now first (the
 		// device time is an input, logged by a primary).
 		now, ok := v.in.deviceTime(v)
@@ -285,9 +289,16 @@ func (v *VM) io() {
 		v.regs.RAX = v.regs.RAX&^mask | uint64(x)&mask
 	} else {
 		fault = v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask))
-		v.drainOutput()
+		if q.Port&^7 == dev.PortCOM1 {
+			v.drainOutput()
+		}
 	}
-	v.logUnclaimed()
+	if timed {
+		v.devicesChanged++ // the next device interrupt may have moved
+	}
+	if v.pc.Bus.HasUnclaimed() {
+		v.logUnclaimed()
+	}
 	if fault {
 		v.injectException(vmx.VectorGP, 0, true)
 		return
@@ -298,6 +309,7 @@ func (v *VM) io() {
 // advance moves the devices to device time now (an input).
 func (v *VM) advance(now uint64) {
 	v.pc.Advance(now)
+	v.devicesChanged++
 	v.stats.Clock++
 }
 

@@ -12,8 +12,13 @@ import (
 
 const rflagsIF = 1 << 9
 
-// requested is, as a code, the interrupt the guest's PIC asks for now.
-func (v *VM) requested() uint64 {
+// requested is, as a code, the interrupt the guest's PIC asked for before
+// inject delivered the one given (or NoVector): a delivered interrupt was
+// the one asked for, and without a delivery the PIC is as it was.
+func (v *VM) requested(delivered uint64) uint64 {
+	if delivered != replay.NoVector {
+		return delivered
+	}
 	if vec, ok := v.pc.PIC.PendingVector(); ok {
 		return replay.VectorCode(vec)
 	}

@@ -73,13 +73,19 @@ type VM struct {
 	msrs  msrLists    // the MSRs swapped at entry and exit (msr.go)
 	in    Inputs      // where non-deterministic inputs come from (inputs.go)
 	clock counter     // what Count counts (clock.go)
+	exact bool        // clock.exact(), asked once: every exit needs it
 	mem   memDigest
 
 	// The landmark: synchronous exits so far, and the guest's progress
 	// since the last one on the clock's counter.
 	seq, count uint64
 	irqWindow  bool // interrupt-window exiting is on
-	injected   bool // an exception is being injected at this entry
+	// devicesChanged counts the changes of time-dependent device state
+	// (advances, accesses to timed ports): the inputs recompute the next
+	// device interrupt only after one.
+	devicesChanged uint64
+	rearm          bool // the preemption timer ran out or was never loaded
+	injected       bool // an exception is being injected at this entry
 
 	end endInfo // why the VM left Running (exit.go)
 
@@ -113,12 +119,17 @@ type Stats struct {
 	Digests   uint64 // digests logged (primary) or matched (backup)
 	// The RAM digests' work: guest pages rehashed, TSC ticks spent.
 	PagesHashed, DigestTicks uint64
+	// Device interrupts that fell due (a primary's, or a VM's alone), and
+	// how late the hypervisor noticed them in all and at most, in device
+	// time (PIT ticks).
+	Due, Late, LateMax uint64
+	Steps              uint64 // exits the clock's breakpoints and single steps made (a backup's, reaching stops)
 	// Where the guest's output first contained Config.Mark (0: never):
 	// the landmark, and the guest's TSC ticks so far (with Account).
 	MarkedAt, MarkedGuest uint64
-	Stalls    uint64 // Primary: records that found the log full and waited
-	Dropped   uint64 // Primary: records dropped after the backup stopped
-	Cost      Cost   // where the vCPU's time went, in TSC ticks
+	Stalls                uint64 // Primary: records that found the log full and waited
+	Dropped               uint64 // Primary: records dropped after the backup stopped
+	Cost                  Cost   // where the vCPU's time went, in TSC ticks
 }
 
 // Cost splits a vCPU's run in TSC ticks (in Bochs: instructions) of the
@@ -206,6 +217,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	}
 	v.out.init(cfg.Name)
 	v.out.mute, v.out.mark = cfg.Mute, cfg.Mark
+	v.rearm = true
 	v.pc.Init(cfg.RTCBase)
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
@@ -214,6 +226,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	if v.clock.aligned() {
 		v.regs.Slices = 1
 	}
+	v.exact = v.clock.exact()
 	return v, nil
 }
 
@@ -265,7 +278,9 @@ func (v *VM) prepare() error {
 // until a handler ends the VM.
 func (v *VM) loop() {
 	for v.end.cause == 0 {
-		v.arm()
+		if v.rearm || v.exact {
+			v.arm()
+		}
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
 			v.endVM(causeEntryInsn, uint64(st), 0)
 			break
@@ -285,9 +300,15 @@ func (v *VM) loop() {
 // arm loads the VMX-preemption timer for the next entry: the inputs say
 // how long they may wait for the CPU (time) and where the guest must stop
 // (a replayed asynchronous input); the clock turns that into a timer value.
+//
+// The exit clock needs the timer only to bound how long the guest keeps
+// the CPU (it takes inputs at synchronous exits alone): the value saved at
+// a synchronous exit goes on counting down at the next entry, so loop
+// arms it again only after an asynchronous exit.
 func (v *VM) arm() {
 	ticks, stop := v.in.budget(v)
 	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
+	v.rearm = false
 }
 
 // setupVMCS makes the VM's VMCS current and fills its control, host and
