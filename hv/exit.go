@@ -76,13 +76,6 @@ func (v *VM) endVM(c cause, info0, info1 uint64) {
 // where the clock counts it exactly they are landmarks too, at which the
 // inputs may act.
 func (v *VM) handleExit() {
-	v.dispatch()
-	if v.seq >= v.cfg.Trace[0] && v.seq < v.cfg.Trace[1] {
-		v.traceExit()
-	}
-}
-
-func (v *VM) dispatch() {
 	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
@@ -101,7 +94,6 @@ func (v *VM) dispatch() {
 	v.seq++
 	v.count = 0
 	v.published.seq.Store(v.seq)
-	v.stats.Landmarks++
 	switch basic {
 	case vmx.ReasonInterruptWindow:
 		// landmark only: afterExit injects.
@@ -215,11 +207,14 @@ func (v *VM) atLandmark() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	outcome := v.in.poll(v)
+	outcome := !v.inputsQuiet && v.in.poll(v)
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
 		return
 	}
-	delivered := v.inject()
+	delivered := uint64(replay.NoVector)
+	if v.injectable() {
+		delivered = v.inject()
+	}
 	if outcome || delivered != replay.NoVector {
 		v.in.outcome(v, delivered)
 	}
@@ -294,7 +289,7 @@ func (v *VM) io() {
 		}
 	}
 	if timed {
-		v.devicesChanged++ // the next device interrupt may have moved
+		v.devicesMoved() // the next device interrupt may have moved
 	}
 	if v.pc.Bus.HasUnclaimed() {
 		v.logUnclaimed()
@@ -309,8 +304,15 @@ func (v *VM) io() {
 // advance moves the devices to device time now (an input).
 func (v *VM) advance(now uint64) {
 	v.pc.Advance(now)
-	v.devicesChanged++
+	v.devicesMoved()
 	v.stats.Clock++
+}
+
+// devicesMoved notes a change of time-dependent device state: the next
+// device interrupt may have moved, and quiet inputs may have work again.
+func (v *VM) devicesMoved() {
+	v.devicesChanged++
+	v.inputsQuiet = false
 }
 
 // receive gives the guest's COM1 a byte (an input).

@@ -210,6 +210,7 @@ func (l *live) deviceTime(v *VM) (uint64, bool) { return l.deviceTimeAt(boot.TSC
 
 func (l *live) poll(v *VM) bool {
 	if l.quiet(v) {
+		v.inputsQuiet = true
 		return false
 	}
 	t := boot.TSC()

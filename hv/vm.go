@@ -84,8 +84,12 @@ type VM struct {
 	// (advances, accesses to timed ports): the inputs recompute the next
 	// device interrupt only after one.
 	devicesChanged uint64
-	rearm          bool // the preemption timer ran out or was never loaded
-	injected       bool // an exception is being injected at this entry
+	// inputsQuiet: the inputs said nothing can be due before the devices
+	// change (a VM with live inputs whose devices will not interrupt), so
+	// the landmarks skip their poll until then.
+	inputsQuiet bool
+	rearm       bool // the preemption timer ran out or was never loaded
+	injected    bool // an exception is being injected at this entry
 
 	end endInfo // why the VM left Running (exit.go)
 
@@ -108,7 +112,7 @@ type VM struct {
 type Stats struct {
 	Exits     uint64 // VM exits handled
 	ExitsBy   [80]uint64
-	Landmarks uint64 // synchronous exits
+	Landmarks uint64 // synchronous exits (set when Run returns)
 	Stops     uint64 // asynchronous stops where inputs were taken
 	MSRFaults uint64 // RDMSR/WRMSR answered with #GP
 	IRQs      uint64 // interrupts injected
@@ -254,6 +258,7 @@ func (v *VM) Run() {
 		v.loop()
 	}
 	v.stats.Cost.Total = boot.ThreadTSC() - start
+	v.stats.Landmarks = v.seq
 	v.out.flush()
 	v.in.finish(v)
 	v.report()
@@ -293,6 +298,9 @@ func (v *VM) loop() {
 			v.stats.Cost.Hypervisor += boot.ThreadTSC() - t
 		} else {
 			v.handleExit()
+		}
+		if v.seq >= v.cfg.Trace[0] && v.seq < v.cfg.Trace[1] {
+			v.traceExit()
 		}
 	}
 }
@@ -339,6 +347,7 @@ func (v *VM) setupVMCS() error {
 	h := boot.CurrentHostRegs()
 	host := vmx.HostState{
 		CR0: h.CR0, CR3: h.CR3, CR4: h.CR4,
+		RIP: vmx.ExitStub(), // RSP: per entry (vmx.Enter)
 		CS: h.CS, SS: h.SS, TR: h.TR,
 		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
 		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
