@@ -348,7 +348,7 @@ func (v *VM) setupVMCS() error {
 	host := vmx.HostState{
 		CR0: h.CR0, CR3: h.CR3, CR4: h.CR4,
 		RIP: vmx.ExitStub(), // RSP: per entry (vmx.Enter)
-		CS: h.CS, SS: h.SS, TR: h.TR,
+		CS:  h.CS, SS: h.SS, TR: h.TR,
 		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
 		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
 		IA32EFER: h.EFER,
