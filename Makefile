@@ -156,7 +156,9 @@ vmtest-qemu: $(IMG)
 # divergence (10) found no later than the first digest after it, and the
 # primary goes on alone; a malformed record (bad CRC, unknown kind) and a
 # log that ends without the primary's end lose the replica (12); a log far
-# too small for the lag stalls the primary without losing a record.
+# too small for the lag stalls the primary without losing a record; and a
+# recording stopped by the user (stopafter=) ends the backup at the same
+# point, identical.
 REPLAY := guestmem=64M iterations=9000000 lag=500ms verify=20000 rtc=real
 CORRUPT := guestmem=64M iterations=1000000 verify=1000
 replay-bochs: $(IMG)
@@ -185,6 +187,10 @@ replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=1000000 verify=5000 ring=16 lag=1000" \
 		-log build/replay-stall.log -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=900000000 verify=5000 stopafter=4s" \
+		-log build/replay-stopafter.log -expect "hv: primary: stopped at landmark .*: stopped by the host" \
+		-expect "hv: backup: stopped at landmark .*: reached landmark .*, where the primary's guest ended (stopped" \
+		-expect "hv: verdict: IDENTICAL"
 
 # Exact asynchronous events (the slice clock): the test guest's mode 5
 # takes timer ticks inside spin loops without exits, inside REP MOVS/STOS
@@ -245,13 +251,17 @@ linux-bochs: $(IMG) linux
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 120 -status 1 -module "$(LINUX_OUT)/bzImage $(LINUX_CMDLINE)" \
 		-cmdline "guestmem=8M guest=bzImage" -log build/badguest-small.log -expect "hv: .*bzImage.*does not fit\|hv: .*bzImage.*guest RAM"
 
-# A long replay run, not part of `make test` (about 6 minutes): ten times
-# the landmarks of replay-bochs with a 2 s lag, typed input and a real-time
-# clock; every digest must match.
+# Long replay runs, not part of `make test`: ten times the landmarks of
+# replay-bochs with a 2 s lag, typed input and a real-time clock (over 10^6
+# landmarks); then the exact-asynchronous-events guest for over 10^4 timer
+# ticks landed between its exits. Every digest must match.
 soak-replay: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M iterations=90000000 lag=2s verify=100000 rtc=real status=10s" \
 		-log build/soak-replay.log -input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/soak-replay.log 1000000 10000 $$(wc -c < tools/emu/serial-input.txt)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M mode=async rounds=80 verify=20000 lag=1s status=10s" \
+		-log build/soak-async.log -expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
+	tools/emu/check-replay.sh build/soak-async.log 100000 10000 0 async
 
 # Recording and replay overhead, log rate and exit density (Bochs counts
 # instructions; repeatable with rdrand=off).

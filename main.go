@@ -109,19 +109,13 @@ func run(opts map[string]string) int {
 		cfgs[1].Guest = test(testguest.ModePolicy, 0)
 	case "hostexit": // the host ends on CPU0 while CPU1 runs a guest: the NMI that stops CPU1 arrives in the guest
 		cfgs[1].Guest = test(testguest.ModeSpin, 0)
-		go func() {
-			boot.Pin(0)
-			time.Sleep(300 * time.Millisecond)
-			fmt.Println("hv: vmtest: the host exits on CPU0 while CPU1 runs a guest")
-			os.Exit(3) // unlike a panic, no signal pulls CPU1 out of the guest first
-		}()
 	case "nmi": // NMIs sent to CPU1 while its guest runs: each is the host's, and the guest goes on
 		cfgs[1].Guest = test(testguest.ModeBringUp, 3_000_000) // ten times the default: long enough for CPU0 to send many (make vmtest-bochs: NMISUM)
 		var done atomic.Bool
 		defer done.Store(true)
 		go func() {
-			// A busy loop on CPU0 (shared with vm0): with both Ps taken by
-			// vCPU loops, a timer would rarely fire.
+			// A busy loop on CPU0 (shared with vm0): NMIs every 5 ms of
+			// TSC, however the threads on CPU0 are scheduled.
 			boot.Pin(0)
 			period := boot.ReadStats().TSCHz / 200 // 5 ms
 			for next := boot.TSC(); !done.Load(); {
@@ -155,6 +149,9 @@ func run(opts map[string]string) int {
 		}
 		vms = append(vms, vm)
 	}
+	if opts["vmtest"] == "hostexit" {
+		go exitWhileSpinning(vms[1])
+	}
 	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", ram0.Base, ram1.Base)
 	t0, t1 := boot.Ticks(0), boot.Ticks(1)
 	runVMs(vms...)
@@ -173,6 +170,26 @@ func run(opts map[string]string) int {
 	}
 	fmt.Println("hv: all VMs ended")
 	return 0
+}
+
+// exitWhileSpinning ends the host from CPU0 once vm's guest spins (it
+// made its last synchronous exit, the line saying so, and has made none
+// for a while): unlike a panic, no signal pulls the other CPU out of its
+// guest first.
+func exitWhileSpinning(vm *hv.VM) {
+	boot.Pin(0)
+	var last uint64
+	for still := 0; still < 5; {
+		time.Sleep(50 * time.Millisecond)
+		p := vm.Progress()
+		if p.State == hv.Running && p.Seq != 0 && p.Seq == last {
+			still++
+		} else {
+			still, last = 0, p.Seq
+		}
+	}
+	fmt.Println("hv: vmtest: the host exits on CPU0 while CPU1 runs a guest")
+	os.Exit(3)
 }
 
 // runVMs runs each VM's vCPU loop in its own goroutine (each pins itself to

@@ -24,6 +24,7 @@ const fixedRTC = 946684800
 type pairOptions struct {
 	cfg       hv.PairConfig
 	status    time.Duration // status line period
+	stopAfter time.Duration // stopafter=: end the recording after this long (0: run to the guest's end)
 	mode, arg uint64        // the test guest's mode and parameter
 	testOpts  []string      // the test guest's options given (they conflict with guest=)
 	realRTC   bool
@@ -138,6 +139,13 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		}
 		p.status = d
 	}
+	if s, ok := opts["stopafter"]; ok {
+		d, e := time.ParseDuration(s)
+		if e != nil || d <= 0 {
+			fail("stopafter=%s: want a duration (stopafter=60s)", s)
+		}
+		p.stopAfter = d
+	}
 	return p, err
 }
 
@@ -217,6 +225,13 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	done := make(chan struct{})
 	worstLag := make(chan time.Duration)
 	go monitor(pair, p.status, done, worstLag)
+	if p.stopAfter != 0 {
+		stop := time.AfterFunc(p.stopAfter, func() {
+			fmt.Printf("hv: stopafter=%v: stopping the primary; the backup replays up to where it stops\n", p.stopAfter)
+			pair.Stop()
+		})
+		defer stop.Stop()
+	}
 	verdict := pair.Run()
 	close(done)
 	worst := <-worstLag
