@@ -183,21 +183,27 @@ func parseCorrupt(s string) (hv.Corruption, error) {
 	return h, nil
 }
 
+// pairSetup reads a pair's options and finds its memory and guest.
+func pairSetup(opts map[string]string) (pairOptions, error) {
+	p, err := parsePairOptions(opts)
+	if err != nil {
+		return p, err
+	}
+	p.cfg.Memory = boot.GuestMemory()
+	p.cfg.Guest, err = guestSpec(p)
+	return p, err
+}
+
 // runPair runs the test guest as a primary and a lagging backup that
 // replays the primary's log, prints the summary and returns the verdict as
 // the image's exit status.
 func runPair(m *hv.Machine, opts map[string]string) int {
-	p, err := parsePairOptions(opts)
+	p, err := pairSetup(opts)
 	if err != nil {
 		printErr(err)
 		return 1
 	}
 	c := &p.cfg
-	c.Memory = boot.GuestMemory()
-	if c.Guest, err = guestSpec(p); err != nil {
-		printErr(err)
-		return 1
-	}
 	c.Console = true
 	pair, err := m.NewPair(*c)
 	if err != nil {
@@ -341,17 +347,12 @@ func monitor(pair *hv.Pair, period time.Duration, done <-chan struct{}, worstLag
 // one emulated instruction, so the figures are instruction counts and
 // repeatable. Waiting (HLT, the lag) is left out of every comparison.
 func runReplayBench(m *hv.Machine, opts map[string]string) int {
-	p, err := parsePairOptions(opts)
+	p, err := pairSetup(opts)
 	if err != nil {
 		printErr(err)
 		return 1
 	}
 	c := &p.cfg
-	c.Memory = boot.GuestMemory()
-	if c.Guest, err = guestSpec(p); err != nil {
-		printErr(err)
-		return 1
-	}
 	c.Account, c.MutePrimary = true, true
 	pair, err := m.NewPair(*c)
 	if err != nil {
