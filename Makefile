@@ -13,7 +13,7 @@ GOENV := GOOS=linux GOARCH=amd64
 # Guest images build with their own rules, kept beside their sources.
 include $(wildcard guest/*/*.mk)
 
-.PHONY: all image iso run test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs soak-replay bench-ring bench-boot bench-exit bench-replay clean
+.PHONY: all image iso run run-linux test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs mbtest-bochs linux-bochs soak-replay bench-ring bench-boot bench-exit bench-replay bench-linux clean
 
 all: image
 
@@ -36,10 +36,30 @@ $(ISO): $(IMG) tools/grub.cfg
 
 iso: $(ISO)
 
-# Main job: boot the image in Bochs with two CPUs (VT-x available).
-CMDLINE ?= guestmem=64M iterations=4000000 lag=500ms status=500ms
+# Main job: boot the image in Bochs with two CPUs (VT-x available): the
+# test guest, or a kernel of your own as primary and lagging backup:
+#   make run [GUEST=FILE [GUESTARGS="..."] [INITRD=FILE] [GUESTMEM=256M]] [INPUT=FILE] [GDBPORT=N] [EXTRA="options"]
+# What you type goes to the guest's console (the primary's; the backup
+# replays it); INPUT types a file instead, once the guest is up. The
+# image's exit status is the pair's verdict (0 identical, 10 diverged, 11
+# failed, 12 replica lost). GDBPORT serves the backup's gdb stub (gdb=com2)
+# on localhost:N: "target remote localhost:N" (README, "Debugging the backup").
+GUESTMEM   ?= 256M
+RUNTIMEOUT ?= 3600
+ifdef GUEST
+RUNMODS := -module "$(GUEST) $(GUESTARGS)" $(if $(INITRD),-module "$(INITRD)")
+RUNCMD  := guestmem=$(GUESTMEM) guest=$(notdir $(GUEST)) $(if $(INITRD),initrd=$(notdir $(INITRD))) status=5s
+else
+RUNCMD  := guestmem=64M iterations=4000000 lag=500ms status=500ms
+endif
+CMDLINE ?= $(RUNCMD)
 run: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout $(TIMEOUT) -cmdline "$(CMDLINE)" -show
+	tools/emu/run-bochs.sh -img $(IMG) -timeout $(RUNTIMEOUT) -cmdline "$(CMDLINE) $(if $(GDBPORT),gdb=com2) $(EXTRA)" $(RUNMODS) -show -interactive \
+		$(if $(INPUT),-input $(INPUT)) $(if $(GDBPORT),-gdbport $(GDBPORT))
+
+# The Linux guest (guest/linux, built by make linux) to its shell.
+run-linux: $(IMG) linux
+	$(MAKE) run GUEST=$(LINUX_OUT)/bzImage GUESTARGS="$(LINUX_CMDLINE)" INITRD=$(LINUX_OUT)/initramfs.cpio.gz
 
 # The README's test command: host tests (the ring, the log and the replay
 # engine again under the race detector), then the machine tests.
@@ -47,11 +67,12 @@ test: test-host test-machine
 
 # -count=1: some tests build and inspect the whole image, which the test
 # cache cannot see change.
-test-host:
+test-host: linux-test
 	$(GO) test -count=1 ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./ringbuf/ ./hv/replay/ ./hv/
 
-test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs
+test-machine: selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs \
+	mbtest-qemu bootmods-qemu bootmods-bochs mbtest-bochs linux-bochs debug-bochs
 
 selftest-qemu: $(IMG)
 	tools/emu/run-qemu.sh -img $(IMG) -smp $(SMP) -timeout $(TIMEOUT) -cmdline "selftest" -expect "selftest: ALL PASS"
@@ -136,7 +157,9 @@ vmtest-qemu: $(IMG)
 # divergence (10) found no later than the first digest after it, and the
 # primary goes on alone; a malformed record (bad CRC, unknown kind) and a
 # log that ends without the primary's end lose the replica (12); a log far
-# too small for the lag stalls the primary without losing a record.
+# too small for the lag stalls the primary without losing a record; and a
+# recording stopped by the user (stopafter=) ends the backup at the same
+# point, identical.
 REPLAY := guestmem=64M iterations=9000000 lag=500ms verify=20000 rtc=real
 CORRUPT := guestmem=64M iterations=1000000 verify=1000
 replay-bochs: $(IMG)
@@ -165,6 +188,10 @@ replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=1000000 verify=5000 ring=16 lag=1000" \
 		-log build/replay-stall.log -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=900000000 verify=5000 stopafter=4s" \
+		-log build/replay-stopafter.log -expect "hv: primary: stopped at landmark .*: stopped by the host" \
+		-expect "hv: backup: stopped at landmark .*: reached landmark .*, where the primary's guest ended (stopped" \
+		-expect "hv: verdict: IDENTICAL"
 
 # Exact asynchronous events (the slice clock): the test guest's mode 5
 # takes timer ticks inside spin loops without exits, inside REP MOVS/STOS
@@ -182,22 +209,83 @@ async-bochs: $(IMG)
 		-expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-async.sh build/async-1193.log build/async-1190.log
 
-# A long replay run, not part of `make test` (about 6 minutes): ten times
-# the landmarks of replay-bochs with a 2 s lag, typed input and a real-time
-# clock; every digest must match.
+# Guests of your own, as primary and backup (issue: real guests). Each
+# multiboot test guest of guest/mbtest: the loader's information structure
+# as the guest sees it, ended by CLI; HLT or the exit port, on both
+# replicas alike; then what a user gets wrong: a file in no known format,
+# a missing module, conflicting options, a kernel too big for guest RAM
+# (each a clear error and exit status 1, nothing run; linux-bochs tries
+# a kernel too big for guest RAM).
+MBRUN := guestmem=64M verify=2000
+mbtest-bochs: $(IMG) $(MBT_ALL)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -log build/mb32-bochs.log \
+		-module "$(MBT_OUT)/mb32.elf one two" -module "$(MBT_OUT)/mbaout.bin mod-arg" -cmdline "$(MBRUN) guest=mb32.elf guestmods=mbaout.bin" \
+		-expect "primary| mbtest: mb32: magic 0x2badb002 ok" -expect "primary| mbtest: mb32: cmdline \"mb32.elf one two\"" \
+		-expect "primary| mbtest: mb32: mod 0: .* string \"mbaout.bin mod-arg\"" -expect "primary| mbtest: mb32: done, 0 problems" \
+		-expect "hv: backup: stopped at landmark .*: halted: HLT with interrupts disabled" -expect "hv: verdict: IDENTICAL"
+	for g in mb64.elf mbaout.bin mbexit.elf; do \
+		tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -log build/$${g%.*}-bochs.log -module "$(MBT_OUT)/$$g x" -cmdline "$(MBRUN) guest=$$g" \
+			-expect "primary| mbtest: .*: done, 0 problems" -expect "hv: verdict: IDENTICAL" || exit 1; \
+	done
+	head -c 4096 /dev/urandom >build/notakernel.bin
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 120 -status 1 -module "build/notakernel.bin" -cmdline "guestmem=64M guest=notakernel.bin" \
+		-log build/badguest-format.log -expect "hv: image: notakernel.bin: unknown kernel format"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 120 -status 1 -module "$(MBT_OUT)/mb32.elf" -cmdline "guestmem=64M guest=missing.elf" \
+		-log build/badguest-missing.log -expect "hv: image: options: guest=missing.elf: no module is named missing.elf; the modules are: mb32.elf"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 120 -status 1 -module "$(MBT_OUT)/mb32.elf" -module "$(MBT_OUT)/mbaout.bin" \
+		-cmdline "guestmem=64M guest=mb32.elf initrd=mbaout.bin" -log build/badguest-conflict.log \
+		-expect "hv: image: options: initrd= is for Linux kernels; mb32.elf is a multiboot ELF32"
+
+# Linux and its u-root userland as primary and backup: boot to the shell,
+# the script (hsdemo: goroutines, timers and a CPU-bound loop that must
+# get its timer ticks without exits), commands typed into the console
+# once the script is done, then "shutdown reboot", which reboot=t turns
+# into a triple fault on both. Outputs identical, every digest matched.
+LINUXRUN := guestmem=256M guest=bzImage initrd=initramfs.cpio.gz verify=20000 lag=300ms status=10s
+linux-bochs: $(IMG) linux
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 1200 -log build/linux-bochs.log \
+		-module "$(LINUX_OUT)/bzImage $(LINUX_CMDLINE)" -module "$(LINUX_OUT)/initramfs.cpio.gz" -cmdline "$(LINUXRUN)" \
+		-input tools/emu/linux-input.txt -after "linux-guest: script done" \
+		-expect "primary| hsdemo: result 0x3f7a94e804d315a1" -expect "primary| linux-guest: script done" \
+		-expect "primary| .*typed 42" -expect "hv: verdict: IDENTICAL"
+	tools/emu/check-linux.sh build/linux-bochs.log
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 120 -status 1 -module "$(LINUX_OUT)/bzImage $(LINUX_CMDLINE)" \
+		-cmdline "guestmem=8M guest=bzImage" -log build/badguest-small.log -expect "hv: .*bzImage.*does not fit\|hv: .*bzImage.*guest RAM"
+
+# Long replay runs, not part of `make test`: ten times the landmarks of
+# replay-bochs with a 2 s lag, typed input and a real-time clock (over 10^6
+# landmarks); then the exact-asynchronous-events guest for over 10^4 timer
+# ticks landed between its exits. Every digest must match.
 soak-replay: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M iterations=90000000 lag=2s verify=100000 rtc=real status=10s" \
 		-log build/soak-replay.log -input tools/emu/serial-input.txt -after "primary| testguest: interrupts on" -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/soak-replay.log 1000000 10000 $$(wc -c < tools/emu/serial-input.txt)
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M mode=async rounds=80 verify=20000 lag=1s status=10s" \
+		-log build/soak-async.log -expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
+	tools/emu/check-replay.sh build/soak-async.log 100000 10000 0 async
 
 # Recording and replay overhead, log rate and exit density (Bochs counts
 # instructions; repeatable with rdrand=off).
 bench-replay: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-replay-slice.log -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-replay-exit.log -cmdline "guestmem=64M vmtest=replaybench iterations=2000000 lag=0 verify=0 rdrand=off platform=bochs clock=exit" -expect "bench: done"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 600 -log build/bench-async.log -cmdline "guestmem=64M mode=async rounds=4 account verify=2000 rdrand=off" -expect "bench: log:"
+	grep -a "^bench:" build/bench-replay-slice.log build/bench-replay-exit.log build/bench-async.log
 
 # Hypervisor instructions per VM-exit round trip (Bochs counts instructions).
 bench-exit: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=exitbench rdrand=off" -expect "hv: exit cost"
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M vmtest=exitbench clock=slice rdrand=off" -expect "hv: exit cost"
+
+# The Linux guest as primary and backup with its costs counted: guest
+# instructions to its shell (the script's last line), exits per million
+# guest instructions by reason, the log's rate in guest time.
+bench-linux: $(IMG) linux
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 1200 -log build/bench-linux.log \
+		-module "$(LINUX_OUT)/bzImage $(LINUX_CMDLINE)" -module "$(LINUX_OUT)/initramfs.cpio.gz" \
+		-cmdline "$(LINUXRUN) account mark=linux-guest:+script+done rdrand=off" \
+		-input tools/emu/linux-input.txt -after "linux-guest: script done" -expect "bench: log:"
+	grep -a "^bench:\|^hv: verdict" build/bench-linux.log
 
 bench-ring:
 	$(GO) run ./tools/ringbench

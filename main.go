@@ -73,11 +73,6 @@ func run(opts map[string]string) int {
 	}
 	fmt.Printf("hv: VT-x: %s\n", m.Features())
 	mem := boot.GuestMemory()
-	if mem.Size/2 < testguest.MinRAM {
-		fmt.Printf("hv: guest memory is %d MiB; two test guests need %d MiB: boot with guestmem=%dM\n",
-			mem.Size>>20, 2*testguest.MinRAM>>20, 2*testguest.MinRAM>>20)
-		return 1
-	}
 	if boot.NumCPU() < 2 {
 		fmt.Println("hv: one CPU: hindsight needs two (primary and backup)")
 		return 1
@@ -87,6 +82,11 @@ func run(opts map[string]string) int {
 		return runPair(m, opts)
 	case "replaybench":
 		return runReplayBench(m, opts)
+	}
+	if mem.Size/2 < testguest.MinRAM {
+		fmt.Printf("hv: guest memory is %d MiB; two test guests need %d MiB: boot with guestmem=%dM\n",
+			mem.Size>>20, 2*testguest.MinRAM>>20, 2*testguest.MinRAM>>20)
+		return 1
 	}
 	half := mem.Size / 2 &^ (2<<20 - 1)
 	ram0, ram1 := boot.GuestRegion{Base: mem.Base, Size: half}, boot.GuestRegion{Base: mem.Base + half, Size: half}
@@ -109,19 +109,13 @@ func run(opts map[string]string) int {
 		cfgs[1].Guest = test(testguest.ModePolicy, 0)
 	case "hostexit": // the host ends on CPU0 while CPU1 runs a guest: the NMI that stops CPU1 arrives in the guest
 		cfgs[1].Guest = test(testguest.ModeSpin, 0)
-		go func() {
-			boot.Pin(0)
-			time.Sleep(300 * time.Millisecond)
-			fmt.Println("hv: vmtest: the host exits on CPU0 while CPU1 runs a guest")
-			os.Exit(3) // unlike a panic, no signal pulls CPU1 out of the guest first
-		}()
 	case "nmi": // NMIs sent to CPU1 while its guest runs: each is the host's, and the guest goes on
 		cfgs[1].Guest = test(testguest.ModeBringUp, 3_000_000) // ten times the default: long enough for CPU0 to send many (make vmtest-bochs: NMISUM)
 		var done atomic.Bool
 		defer done.Store(true)
 		go func() {
-			// A busy loop on CPU0 (shared with vm0): with both Ps taken by
-			// vCPU loops, a timer would rarely fire.
+			// A busy loop on CPU0 (shared with vm0): NMIs every 5 ms of
+			// TSC, however the threads on CPU0 are scheduled.
 			boot.Pin(0)
 			period := boot.ReadStats().TSCHz / 200 // 5 ms
 			for next := boot.TSC(); !done.Load(); {
@@ -131,8 +125,16 @@ func run(opts map[string]string) int {
 				}
 			}
 		}()
-	case "exitbench": // exit round-trip cost, on CPU0 alone
-		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: ram0, TimeExits: true,
+	case "exitbench": // exit round-trip cost, on CPU0 alone; clock=slice with the slice clock's aligned entries
+		clock := hv.ClockExit
+		if opts["clock"] == "slice" {
+			if p := m.ProbeClock(0, ram0); p.Slices != nil {
+				printErr(fmt.Errorf("clock=slice: %w", p.Slices))
+				return 1
+			}
+			clock = hv.ClockSlice
+		}
+		cfgs = []hv.Config{{Name: "bench", CPU: 0, RAM: ram0, TimeExits: true, Clock: clock,
 			Guest: image.Spec{Name: "exit benchmark", Format: image.Flat64, Kernel: hv.ExitBenchImage()}}}
 	default:
 		fmt.Printf("hv: unknown vmtest=%s (replay, replaybench, hostexit, nmi, bringup, triplefault, halt, badguest, policy, exitbench)\n", opts["vmtest"])
@@ -147,6 +149,9 @@ func run(opts map[string]string) int {
 		}
 		vms = append(vms, vm)
 	}
+	if opts["vmtest"] == "hostexit" {
+		go exitWhileSpinning(vms[1])
+	}
 	fmt.Printf("hv: running the test guest on CPU0 (RAM at %#x) and CPU1 (RAM at %#x)\n", ram0.Base, ram1.Base)
 	t0, t1 := boot.Ticks(0), boot.Ticks(1)
 	runVMs(vms...)
@@ -160,11 +165,31 @@ func run(opts map[string]string) int {
 	}
 	if opts["vmtest"] == "exitbench" {
 		c, o := vms[0].ExitCost()
-		fmt.Printf("hv: exit cost: %d hypervisor instructions per CPUID round trip, %d per OUT to port 0x80 "+
-			"(TSC ticks less the guest loop; in Bochs one tick is one instruction; goal <= 400)\n", c, o)
+		fmt.Printf("hv: exit cost (%s clock): %d hypervisor instructions per CPUID round trip, %d per OUT to port 0x80 "+
+			"(TSC ticks less the guest loop; in Bochs one tick is one instruction; goal <= 400)\n", cfgs[0].Clock, c, o)
 	}
 	fmt.Println("hv: all VMs ended")
 	return 0
+}
+
+// exitWhileSpinning ends the host from CPU0 once vm's guest spins (it
+// made its last synchronous exit, the line saying so, and has made none
+// for a while): unlike a panic, no signal pulls the other CPU out of its
+// guest first.
+func exitWhileSpinning(vm *hv.VM) {
+	boot.Pin(0)
+	var last uint64
+	for still := 0; still < 5; {
+		time.Sleep(50 * time.Millisecond)
+		p := vm.Progress()
+		if p.State == hv.Running && p.Seq != 0 && p.Seq == last {
+			still++
+		} else {
+			still, last = 0, p.Seq
+		}
+	}
+	fmt.Println("hv: vmtest: the host exits on CPU0 while CPU1 runs a guest")
+	os.Exit(3)
 }
 
 // runVMs runs each VM's vCPU loop in its own goroutine (each pins itself to

@@ -11,7 +11,9 @@ import (
 	"hindsight/guest/image"
 	"hindsight/guest/testguest"
 	"hindsight/hv"
+	"hindsight/hv/dev"
 	"hindsight/hv/replay"
+	"hindsight/vmx"
 )
 
 // fixedRTC is the CMOS clock's time by default: 2000-01-01 00:00:00 UTC.
@@ -23,6 +25,7 @@ const fixedRTC = 946684800
 type pairOptions struct {
 	cfg       hv.PairConfig
 	status    time.Duration // status line period
+	stopAfter time.Duration // stopafter=: end the recording after this long (0: run to the guest's end)
 	mode, arg uint64        // the test guest's mode and parameter
 	testOpts  []string      // the test guest's options given (they conflict with guest=)
 	realRTC   bool
@@ -130,6 +133,8 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 			fail("trace=%s: want trace=exits, trace=exits:FROM-TO or trace=syscalls", s)
 		}
 	}
+	c.Account = hasOpt(opts, "account")
+	c.Mark = strings.ReplaceAll(opts["mark"], "+", " ")
 	if s, ok := opts["status"]; ok {
 		d, e := time.ParseDuration(s)
 		if e != nil {
@@ -159,6 +164,13 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		c.Debug.Start = true
 	}
 	_, p.gdbTrace = opts["gdbtrace"]
+	if s, ok := opts["stopafter"]; ok {
+		d, e := time.ParseDuration(s)
+		if e != nil || d <= 0 {
+			fail("stopafter=%s: want a duration (stopafter=60s)", s)
+		}
+		p.stopAfter = d
+	}
 	return p, err
 }
 
@@ -196,21 +208,27 @@ func parseCorrupt(s string) (hv.Corruption, error) {
 	return h, nil
 }
 
+// pairSetup reads a pair's options and finds its memory and guest.
+func pairSetup(opts map[string]string) (pairOptions, error) {
+	p, err := parsePairOptions(opts)
+	if err != nil {
+		return p, err
+	}
+	p.cfg.Memory = boot.GuestMemory()
+	p.cfg.Guest, err = guestSpec(p)
+	return p, err
+}
+
 // runPair runs the test guest as a primary and a lagging backup that
 // replays the primary's log, prints the summary and returns the verdict as
 // the image's exit status.
 func runPair(m *hv.Machine, opts map[string]string) int {
-	p, err := parsePairOptions(opts)
+	p, err := pairSetup(opts)
 	if err != nil {
 		printErr(err)
 		return 1
 	}
 	c := &p.cfg
-	c.Memory = boot.GuestMemory()
-	if c.Guest, err = guestSpec(p); err != nil {
-		printErr(err)
-		return 1
-	}
 	c.Console = true
 	if p.gdbLine != "" {
 		line, err := boot.OpenSerial(boot.COM2)
@@ -255,6 +273,13 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	done := make(chan struct{})
 	worstLag := make(chan time.Duration)
 	go monitor(pair, p.status, done, worstLag)
+	if p.stopAfter != 0 {
+		stop := time.AfterFunc(p.stopAfter, func() {
+			fmt.Printf("hv: stopafter=%v: stopping the primary; the backup replays up to where it stops\n", p.stopAfter)
+			pair.Stop()
+		})
+		defer stop.Stop()
+	}
 	verdict := pair.Run()
 	close(done)
 	worst := <-worstLag
@@ -284,8 +309,49 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 		within = "OVER bound"
 	}
 	fmt.Printf("hv: lag: target %s, largest seen %v (bound %v): %s\n", lagDesc, worst.Round(time.Millisecond), bound, within)
+	if c.Account {
+		printCosts(pair)
+	}
 	fmt.Printf("hv: verdict: %v: %s\n", verdict.Kind, verdict.Reason)
 	return int(verdict.Kind)
+}
+
+// printCosts says where each replica's time went (account): TSC ticks of
+// the vCPU thread's own time (in Bochs, instructions), exits per million
+// guest instructions by reason, the log's rate in guest time, and where
+// the output first showed mark=.
+func printCosts(pair *hv.Pair) {
+	hz := float64(boot.ReadStats().TSCHz)
+	for _, vm := range []*hv.VM{pair.Primary, pair.Backup} {
+		s := vm.Stats()
+		c := s.Cost
+		guest := c.Total - c.Hypervisor
+		fmt.Printf("bench: %-7s active %d (guest %d, hypervisor %d), waiting %d; %d exits, %.0f per million guest instructions\n",
+			vm.Name(), c.Active(), guest, c.Hypervisor-c.Waiting, c.Waiting, s.Exits, float64(s.Exits)*1e6/float64(guest))
+		var by []string
+		for r, n := range s.ExitsBy {
+			if n != 0 {
+				by = append(by, fmt.Sprintf("%v %.0f", vmx.BasicExitReason(r), float64(n)*1e6/float64(guest)))
+			}
+		}
+		fmt.Printf("bench: %-7s exits per million guest instructions by reason: %s\n", vm.Name(), strings.Join(by, ", "))
+		if s.MarkedAt != 0 {
+			fmt.Printf("bench: %-7s the output showed the mark at landmark #%d, after %d guest instructions\n", vm.Name(), s.MarkedAt, s.MarkedGuest)
+		}
+	}
+	ps, bs := pair.Primary.Stats(), pair.Backup.Stats()
+	if ps.Due != 0 {
+		fmt.Printf("bench: primary: %d device interrupts fell due, noticed %.1f us late on average, %.1f us at most (clock %v)\n",
+			ps.Due, float64(ps.Late)/float64(ps.Due)*1e6/dev.PITHz, float64(ps.LateMax)*1e6/dev.PITHz, pair.Clock)
+	}
+	if bs.Stops != 0 {
+		fmt.Printf("bench: backup: %d asynchronous stops reached with %d exits more than the primary made, %d of them breakpoints or single steps; %d hypervisor instructions per exit\n",
+			bs.Stops, int64(bs.Exits)-int64(ps.Exits), bs.Steps, (bs.Cost.Hypervisor-bs.Cost.Waiting)/max(bs.Exits, 1))
+	}
+	st := pair.Log.Status(0)
+	secs := float64(ps.Cost.Total-ps.Cost.Hypervisor) / hz
+	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of guest time: %.0f records/s, %.0f bytes/s\n",
+		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
 }
 
 // monitor prints a status line every period: both sides' landmarks, the
@@ -323,17 +389,12 @@ func monitor(pair *hv.Pair, period time.Duration, done <-chan struct{}, worstLag
 // one emulated instruction, so the figures are instruction counts and
 // repeatable. Waiting (HLT, the lag) is left out of every comparison.
 func runReplayBench(m *hv.Machine, opts map[string]string) int {
-	p, err := parsePairOptions(opts)
+	p, err := pairSetup(opts)
 	if err != nil {
 		printErr(err)
 		return 1
 	}
 	c := &p.cfg
-	c.Memory = boot.GuestMemory()
-	if c.Guest, err = guestSpec(p); err != nil {
-		printErr(err)
-		return 1
-	}
 	c.Account, c.MutePrimary = true, true
 	pair, err := m.NewPair(*c)
 	if err != nil {
@@ -371,10 +432,19 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		pct(ps.Cost.Active(), solo.Stats().Cost.Active()))
 	fmt.Printf("bench: replay overhead: %+.2f%% (backup vs primary, active; goal <= 2%%, seed 002: under 2%%)\n",
 		pct(bs.Cost.Active(), ps.Cost.Active()))
+	for _, vm := range []*hv.VM{pair.Primary, pair.Backup} {
+		s := vm.Stats()
+		if s.Digests == 0 {
+			continue
+		}
+		fmt.Printf("bench: %-7s RAM digests: %d, %.0f of %d pages rehashed each (dirty-page tracking), %d TSC ticks each; a full rehash: %d ticks\n",
+			vm.Name(), s.Digests, float64(s.PagesHashed)/float64(s.Digests), vm.Pages(), s.DigestTicks/s.Digests, vm.FullDigestTicks())
+	}
 	st := pair.Log.Status(0)
 	secs := float64(ps.Cost.Total) / hz
 	fmt.Printf("bench: log: %d records (%d bytes) in %.3f s of primary time: %.0f records/s, %.0f bytes/s\n",
 		st.Written, st.Written*replay.RecordSize, secs, float64(st.Written)/secs, float64(st.Written*replay.RecordSize)/secs)
+	printCosts(pair)
 	fmt.Printf("bench: done (verdict %v)\n", verdict.Kind)
 	return 0
 }
@@ -388,6 +458,10 @@ func guestSpec(p pairOptions) (image.Spec, error) {
 		return image.Spec{}, err
 	}
 	if choice.Embedded() {
+		if mem := boot.GuestMemory(); mem.Size/2 < testguest.MinRAM {
+			return image.Spec{}, fmt.Errorf("guest memory is %d MiB; the test guest as primary and backup needs %d MiB: boot with guestmem=%dM",
+				mem.Size>>20, 2*testguest.MinRAM>>20, 2*testguest.MinRAM>>20)
+		}
 		return image.Spec{Name: "test guest", Format: image.Flat64, Kernel: testguest.Image, Args: [2]uint64{p.mode, p.arg}}, nil
 	}
 	if len(p.testOpts) > 0 {

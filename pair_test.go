@@ -54,6 +54,7 @@ func TestParsePairOptions(t *testing.T) {
 		{"corrupt", "digest:5", `corrupt=digest:5: "digest" is not a kind of input record (rdtsc, clock, serialin) nor a fault (crc, kind, truncate)`},
 		{"corrupt", "irq:5", `corrupt=irq:5: "irq" is not a kind of input record (rdtsc, clock, serialin) nor a fault (crc, kind, truncate)`},
 		{"status", "1", "status=1: want a duration"},
+		{"stopafter", "-3s", "stopafter=-3s: want a duration (stopafter=60s)"},
 		{"rtc", "host", "rtc=host: want rtc=fixed (2000-01-01 00:00:00, the default) or rtc=real"},
 		{"clock", "tsc", "clock=tsc: want clock=auto (the default), exit, slice or branch"},
 		{"cpus", "0", "cpus=0: want PRIMARY,BACKUP CPU numbers (cpus=0,1)"},

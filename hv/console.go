@@ -17,6 +17,8 @@ type lineWriter struct {
 	mute  bool
 	bytes uint64
 	hash  uint64 // FNV-1a of every byte: the replicas' outputs are compared by it
+	mark  string // a text to watch for in the output (benchmarks)
+	seen  bool   // a line with mark has been written
 
 	// The first line that carried panicMarker (a Linux panic), as far as
 	// it fits.
@@ -62,6 +64,9 @@ func (w *lineWriter) flush() {
 	if !w.panicked && bytes.Contains(w.buf[w.start:w.n], panicMarker) {
 		w.panicked = true
 		w.panicLen = copy(w.panicBuf[:], w.buf[w.start:w.n])
+	}
+	if w.mark != "" && !w.seen && bytes.Contains(w.buf[w.start:w.n], unsafe.Slice(unsafe.StringData(w.mark), len(w.mark))) {
+		w.seen = true
 	}
 	w.buf[w.n] = '\n'
 	if !w.mute {

@@ -126,6 +126,17 @@ func (b breakpoint) access() step.Access {
 	return step.Exec
 }
 
+// stopEvent is the stop of a hit of b.
+func (b breakpoint) stopEvent() gdb.StopEvent {
+	switch b.kind {
+	case gdb.BreakSoftware:
+		return gdb.StopEvent{Reason: gdb.StopBreakpoint}
+	case gdb.BreakHardware:
+		return gdb.StopEvent{Reason: gdb.StopHWBreakpoint}
+	}
+	return gdb.StopEvent{Reason: gdb.StopWatch, Watch: b.kind, Addr: b.addr}
+}
+
 // maxBreaks: four debug registers, the guest's first.
 const maxBreaks = 4
 
@@ -171,7 +182,7 @@ type debugger struct {
 		dr         [4]uint64
 		dr7, excep uint64
 	}
-	hit     gdb.StopEvent // a breakpoint or watchpoint the last exit hit
+	hit     breakpoint // the breakpoint or watchpoint the last exit hit (pointer-free: set in the vCPU loop)
 	hitOn   bool
 	trapped bool // the last exit was a #DB of the armed breakpoints
 	// byFrontend: the run was a frontend's (not onfail's): it stops at
@@ -427,7 +438,39 @@ func (d *debugger) sessionCount() int {
 // boundary runs between an exit's handling and the next entry when the
 // attention flag is set: it parks the vCPU if it must stop here and
 // decides what the next entry arms.
+//
+// It is in the vCPU loop, whose code must not allocate (hv's
+// TestExitPathDoesNotAllocate), and runs at every exit while a run mode
+// is on (a continue with breakpoints, a run to a position): so it only
+// checks (eventful, allocation-free) and leaves everything that formats
+// a message, parks or talks to a frontend to event, which runs only when
+// something happens for the debugger: the start, the primary's failure, a
+// stop asked for, a breakpoint hit, a step done, a target reached or
+// passed. Those are the debugger's own moments, not the replay's exit
+// path, and the allocation check leaves event out.
 func (d *debugger) boundary(v *VM) {
+	if d.eventful(v) {
+		d.event(v)
+	}
+	d.stepping = d.mode == runStep || d.stepOver
+	d.attention.Store(d.mode != runFree || d.stopReq.Load() || d.failure == nil && d.fail.load() != nil)
+}
+
+// eventful reports whether why may have something to say here: its
+// conditions, without their messages.
+func (d *debugger) eventful(v *VM) bool {
+	return !d.started ||
+		d.failure == nil && d.fail.load() != nil ||
+		d.stopReq.Load() || d.hitOn ||
+		d.stepping && (v.tf.done || v.total+v.count != d.stepFrom.progress || v.end.cause != causeNone) ||
+		d.haveTarget && (d.mode == runTo || d.mode == runCont) && (d.at(v, d.target) || d.past(v, d.target))
+}
+
+// event parks the vCPU for as long as why says it must stop here
+// (boundary, when eventful). Not in the allocation check: see boundary.
+//
+//go:noinline
+func (d *debugger) event(v *VM) {
 	for {
 		ev, stop := d.why(v)
 		if !stop {
@@ -437,8 +480,6 @@ func (d *debugger) boundary(v *VM) {
 		d.hitOn = false
 		v.tf.done = false
 	}
-	d.stepping = d.mode == runStep || d.stepOver
-	d.attention.Store(d.mode != runFree || d.stopReq.Load() || d.failure == nil && d.fail.load() != nil)
 }
 
 // why says whether the vCPU stops at this boundary, and why.
@@ -463,7 +504,7 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 	}
 	if d.hitOn {
 		d.hitOn = false
-		return d.hit, true
+		return d.hit.stopEvent(), true
 	}
 	stepped := d.stepping && (v.tf.done || v.total+v.count != d.stepFrom.progress || v.end.cause != causeNone)
 	if d.stepOver && stepped {
@@ -473,8 +514,8 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 	}
 	if d.mode == runStep && stepped {
 		ev := gdb.StopEvent{Reason: gdb.StopStep}
-		if v.tf.noHandler != "" {
-			ev.Message = "hindsight: the event was delivered, but the step could not stop at its handler (" + v.tf.noHandler + "): the guest ran on to its next exit"
+		if v.tf.noHandler.Why != step.HandlerFound {
+			ev.Message = "hindsight: the event was delivered, but the step could not stop at its handler (" + v.tf.noHandler.Error() + "): the guest ran on to its next exit"
 		}
 		return ev, true
 	}
@@ -643,15 +684,7 @@ func (d *debugger) disarmBreaks(v *VM) {
 					continue
 				}
 				d.trapped = true
-				b := d.breaks[a.of[slot]]
-				switch b.kind {
-				case gdb.BreakSoftware:
-					d.hit = gdb.StopEvent{Reason: gdb.StopBreakpoint}
-				case gdb.BreakHardware:
-					d.hit = gdb.StopEvent{Reason: gdb.StopHWBreakpoint}
-				default:
-					d.hit = gdb.StopEvent{Reason: gdb.StopWatch, Watch: b.kind, Addr: b.addr}
-				}
+				d.hit = d.breaks[a.of[slot]]
 				d.hitOn = true
 				d.stats.hits++
 				break

@@ -54,7 +54,7 @@ func TestRecordReplay(t *testing.T) {
 		} else {
 			x, _ := rec.deviceTime(p)
 			times = append(times, x)
-			rec.outcome(p, replay.NoVector, replay.NoVector)
+			rec.outcome(p, replay.NoVector)
 		}
 	}
 	for i := uint64(1); i <= 20; i++ {
@@ -73,7 +73,7 @@ func TestRecordReplay(t *testing.T) {
 				t.Fatalf("landmark %d: device time %d %v, want %d", i, x, ok, times[0])
 			}
 			times = times[1:]
-			rep.outcome(b, replay.NoVector, replay.NoVector)
+			rep.outcome(b, replay.NoVector)
 		}
 		if b.end.cause != causeNone {
 			t.Fatalf("landmark %d: ended: %d", i, b.end.cause)
@@ -83,10 +83,10 @@ func TestRecordReplay(t *testing.T) {
 	// landmark.
 	at(p, 21, 0x2000)
 	rec.deviceTime(p)
-	rec.outcome(p, replay.VectorCode(0x20), replay.VectorCode(0x20))
+	rec.outcome(p, replay.VectorCode(0x20))
 	at(b, 21, 0x2000)
 	rep.deviceTime(b)
-	rep.outcome(b, replay.NoVector, replay.NoVector)
+	rep.outcome(b, replay.NoVector)
 	if b.end.cause != causeDivergence || rep.div.what != divInterrupts {
 		t.Fatalf("a different interrupt outcome: cause %d, divergence %d", b.end.cause, rep.div.what)
 	}
@@ -117,7 +117,7 @@ func TestReplayDivergence(t *testing.T) {
 	p, b, rec, rep := testPair(t, 16, replay.Lag{}, Corruption{})
 	at(p, 5, 0x1000)
 	rec.deviceTime(p)
-	rec.outcome(p, replay.NoVector, replay.NoVector)
+	rec.outcome(p, replay.NoVector)
 	at(b, 6, 0x1000)
 	rep.poll(b)
 	if b.end.cause != causeDivergence || rep.div.what != divPlace {

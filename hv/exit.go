@@ -2,6 +2,7 @@ package hv
 
 import (
 	"hindsight/boot"
+	"hindsight/hv/dev"
 	"hindsight/hv/replay"
 	"hindsight/vmx"
 )
@@ -78,13 +79,6 @@ func (v *VM) endVM(c cause, info0, info1 uint64) {
 // where the clock counts it exactly they are landmarks too, at which the
 // inputs may act.
 func (v *VM) handleExit() {
-	v.dispatch()
-	if v.seq >= v.cfg.Trace[0] && v.seq < v.cfg.Trace[1] {
-		v.traceExit()
-	}
-}
-
-func (v *VM) dispatch() {
 	r := v.regs.ExitReason
 	reason := vmx.ExitReason(r)
 	if reason.EntryFailed() {
@@ -102,14 +96,16 @@ func (v *VM) dispatch() {
 		v.asyncExit(basic)
 		return
 	}
-	since, _ := v.clock.sinceEntry(v)
-	v.before = v.count + since
+	v.before = v.count
+	if v.exact { // the exit clock counts nothing: spare it the call
+		since, _ := v.clock.sinceEntry(v)
+		v.before += since
+	}
 	v.total += v.before
 	v.lastSync = true
 	v.seq++
 	v.count = 0
 	v.published.seq.Store(v.seq)
-	v.stats.Landmarks++
 	switch basic {
 	case vmx.ReasonInterruptWindow:
 		// landmark only: afterExit injects.
@@ -169,9 +165,13 @@ func synchronous(r vmx.BasicExitReason) bool {
 
 // asyncExit handles an exit the guest did not cause.
 func (v *VM) asyncExit(basic vmx.BasicExitReason) {
+	v.rearm = true
 	v.count += v.clock.elapsed(v)
 	if v.end.cause != causeNone {
 		return
+	}
+	if v.clockTrapped() {
+		v.stats.Steps++
 	}
 	if basic == vmx.ReasonExceptionOrNMI && !v.ownTrap() {
 		// With "NMI exiting" an NMI that arrives in the guest is the
@@ -206,7 +206,7 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	if v.count != 0 && v.clock.exact() {
+	if v.count != 0 && v.exact {
 		v.atLandmark()
 	}
 }
@@ -222,16 +222,17 @@ func (v *VM) atLandmark() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	v.in.poll(v)
+	outcome := !v.inputsQuiet && v.in.poll(v)
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
 		return
 	}
-	requested := v.requested()
-	delivered := v.inject()
-	if delivered != replay.NoVector {
-		requested = delivered
+	delivered := uint64(replay.NoVector)
+	if v.injectable() {
+		delivered = v.inject()
 	}
-	v.in.outcome(v, requested, delivered)
+	if outcome || delivered != replay.NoVector {
+		v.in.outcome(v, delivered)
+	}
 }
 
 // rip returns the guest RIP at this exit, as it was before skip moved it:
@@ -281,7 +282,8 @@ func (v *VM) io() {
 		v.endVM(causeExitPort, uint64(v.end.status), 0)
 		return
 	}
-	if v.pc.Timed(q.Port) {
+	timed := v.pc.Timed(q.Port)
+	if timed {
 		// The device's state follows time: bring it to now first (the
 		// device time is an input, logged by a primary).
 		now, ok := v.in.deviceTime(v)
@@ -297,9 +299,16 @@ func (v *VM) io() {
 		v.regs.RAX = v.regs.RAX&^mask | uint64(x)&mask
 	} else {
 		fault = v.pc.Out(q.Port, size, uint32(v.regs.RAX&mask))
-		v.drainOutput()
+		if q.Port&^7 == dev.PortCOM1 {
+			v.drainOutput()
+		}
 	}
-	v.logUnclaimed()
+	if timed {
+		v.devicesMoved() // the next device interrupt may have moved
+	}
+	if v.pc.Bus.HasUnclaimed() {
+		v.logUnclaimed()
+	}
 	if fault {
 		v.injectException(vmx.VectorGP, 0, true)
 		return
@@ -313,7 +322,15 @@ func (v *VM) io() {
 // advance moves the devices to device time now (an input).
 func (v *VM) advance(now uint64) {
 	v.pc.Advance(now)
+	v.devicesMoved()
 	v.stats.Clock++
+}
+
+// devicesMoved notes a change of time-dependent device state: the next
+// device interrupt may have moved, and quiet inputs may have work again.
+func (v *VM) devicesMoved() {
+	v.devicesChanged++
+	v.inputsQuiet = false
 }
 
 // receive gives the guest's COM1 a byte (an input).
@@ -332,6 +349,10 @@ func (v *VM) drainOutput() {
 		}
 		for _, b := range buf[:n] {
 			v.out.putByte(b)
+		}
+		if v.out.seen && v.stats.MarkedAt == 0 {
+			v.stats.MarkedAt = v.seq
+			v.stats.MarkedGuest = boot.ThreadTSC() - v.started - v.stats.Cost.Hypervisor
 		}
 	}
 }

@@ -12,8 +12,13 @@ import (
 
 const rflagsIF = 1 << 9
 
-// requested is, as a code, the interrupt the guest's PIC asks for now.
-func (v *VM) requested() uint64 {
+// requested is, as a code, the interrupt the guest's PIC asked for before
+// inject delivered the one given (or NoVector): a delivered interrupt was
+// the one asked for, and without a delivery the PIC is as it was.
+func (v *VM) requested(delivered uint64) uint64 {
+	if delivered != replay.NoVector {
+		return delivered
+	}
 	if vec, ok := v.pc.PIC.PendingVector(); ok {
 		return replay.VectorCode(vec)
 	}
@@ -24,15 +29,13 @@ func (v *VM) requested() uint64 {
 // take one now, else asks for an exit at the first instruction boundary
 // where it can (SDM Vol. 3C §27.3.2.5 blocking; §26.7.5 interrupt window).
 // It returns the code of the vector delivered, or NoVector.
+//
+// Preconditions: injectable (the common case, nothing asked and nothing
+// armed, is decided inline at every landmark).
 func (v *VM) inject() uint64 {
 	if v.injected {
 		v.injected = false
 		return replay.NoVector // an exception is being injected at this entry already
-	}
-	irr, _, imr := v.pc.PIC.Registers()
-	if irr&^imr == 0 {
-		v.setIRQWindow(false) // no unmasked request: the common case
-		return replay.NoVector
 	}
 	if _, ok := v.pc.PIC.PendingVector(); !ok {
 		v.setIRQWindow(false)
@@ -56,6 +59,10 @@ func (v *VM) inject() uint64 {
 	v.setIRQWindow(more)
 	return replay.VectorCode(vec)
 }
+
+// injectable reports whether inject has anything to do: an exception to
+// leave alone, an interrupt window to close, or an unmasked request.
+func (v *VM) injectable() bool { return v.injected || v.irqWindow || v.pc.PIC.Unmasked() }
 
 func (v *VM) setIRQWindow(on bool) {
 	if on == v.irqWindow {

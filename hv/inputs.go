@@ -28,8 +28,9 @@ type Inputs interface {
 	// deviceTime returns the device time to bring the devices to before
 	// the guest accesses a time-dependent port at this landmark.
 	deviceTime(v *VM) (uint64, bool)
-	// poll applies the inputs due at this landmark.
-	poll(v *VM)
+	// poll applies the inputs due at this landmark, and reports whether
+	// it wants the landmark's outcome (outcome is called only then).
+	poll(v *VM) bool
 	// stop reports whether an asynchronous landmark is a stop where the
 	// guest may be given an interrupt: any for a VM taking live inputs
 	// (a primary records the stop if it does), only the primary's
@@ -38,9 +39,10 @@ type Inputs interface {
 	// halt returns when the guest, halted with interrupts on, may have an
 	// interrupt (or ends the VM when none can ever come).
 	halt(v *VM)
-	// outcome learns the interrupt the guest's PIC requested after this
-	// landmark's inputs and the one delivered at the coming entry.
-	outcome(v *VM, requested, delivered uint64)
+	// outcome learns the interrupt delivered at the coming entry (or
+	// NoVector); the interrupt the guest's PIC requested after this
+	// landmark's inputs follows from it (VM.requested).
+	outcome(v *VM, delivered uint64)
 	// budget is asked before every entry: how many TSC ticks the vCPU may
 	// run before the inputs want it back (time-driven inputs), and the
 	// guest progress since the landmark at which it must stop (an input
@@ -56,11 +58,15 @@ const noStop = ^uint64(0)
 // host's time and the host console.
 type world struct {
 	tsc0, tscHz uint64 // time base: TSC at device time 0 (shared by a primary and its backup)
-	console     bool   // the host console's input goes to this VM
-	nextPoll    uint64 // TSC of the next look at the console
-	inByte      byte
-	inPending   bool        // inByte waits for the UART to take it
-	src         *consoleMux // where console input comes from: nil, the UART itself (boot.ConsoleRead)
+	// The next device interrupt: its device time and host TSC, taken
+	// from the devices only when they may have changed (VM.devicesChanged).
+	next, nextTSC uint64
+	seen          uint64 // VM.devicesChanged when next was taken
+	console       bool   // the host console's input goes to this VM
+	nextPoll      uint64 // TSC of the next look at the console
+	inByte        byte
+	inPending     bool        // inByte waits for the UART to take it
+	src           *consoleMux // where console input comes from: nil, the UART itself (boot.ConsoleRead)
 }
 
 const serialPollNs = 1_000_000 // how often a live VM looks for console input
@@ -68,7 +74,7 @@ const serialPollNs = 1_000_000 // how often a live VM looks for console input
 // newWorld returns the world of a VM; its time base starts now (a pair
 // sets it again when both replicas start).
 func newWorld(console bool) world {
-	return world{tsc0: boot.TSC(), tscHz: boot.ReadStats().TSCHz, console: console}
+	return world{tsc0: boot.TSC(), tscHz: boot.ReadStats().TSCHz, console: console, seen: ^uint64(0)}
 }
 
 // deviceTimeAt is the device time (PIT input-clock ticks since tsc0) at
@@ -86,14 +92,36 @@ func (w *world) tscAt(d uint64) uint64 {
 	return w.tsc0 + q
 }
 
+// nextEvent brings next and nextTSC up to date with the devices (inlined:
+// on most exits they have not changed).
+func (w *world) nextEvent(v *VM) {
+	if w.seen != v.devicesChanged {
+		w.takeNextEvent(v)
+	}
+}
+
+func (w *world) takeNextEvent(v *VM) {
+	w.seen = v.devicesChanged
+	w.next, w.nextTSC = v.pc.NextEvent(), noStop
+	if w.next != dev.NoEvent {
+		w.nextTSC = w.tscAt(w.next)
+	}
+}
+
 // due returns the device time to advance the devices to if one of them
 // raises an interrupt by host TSC t.
 func (w *world) due(v *VM, t uint64) (uint64, bool) {
-	next := v.pc.NextEvent()
-	if next == dev.NoEvent {
+	w.nextEvent(v)
+	if t < w.nextTSC {
 		return 0, false
 	}
+	next := w.next
 	if now := w.deviceTimeAt(t); now >= next {
+		// How late the hypervisor noticed the event, in device time: the
+		// guest's interrupt latency, less the delivery that follows.
+		v.stats.Due++
+		v.stats.Late += now - next
+		v.stats.LateMax = max(v.stats.LateMax, now-next)
 		return now, true
 	}
 	return 0, false
@@ -122,15 +150,21 @@ func (w *world) serial(v *VM, t uint64) (byte, bool) {
 	return 0, false
 }
 
+// quiet reports whether nothing from the outside can be due: no device
+// will interrupt and no console input comes to this VM (the common case
+// of a guest that has not programmed its timer yet, and the exit
+// benchmark's).
+func (w *world) quiet(v *VM) bool {
+	w.nextEvent(v)
+	return w.nextTSC == noStop && !w.console
+}
+
 // ticks returns the TSC ticks from t until the next device interrupt (the
 // largest value if none will come).
 func (w *world) ticks(v *VM, t uint64) uint64 {
-	next := v.pc.NextEvent()
-	if next == dev.NoEvent {
-		return noStop
-	}
-	if d := w.tscAt(next); d > t {
-		return d - t
+	w.nextEvent(v)
+	if w.nextTSC > t {
+		return w.nextTSC - t
 	}
 	return 0
 }
@@ -146,7 +180,7 @@ func (w *world) wait(v *VM) {
 		t0 = boot.ThreadTSC()
 	}
 	for {
-		v.in.poll(v)
+		v.in.poll(v) // (the outcome comes with the HLT's landmark)
 		if _, ok := v.pc.PIC.PendingVector(); ok || v.end.cause != causeNone {
 			break
 		}
@@ -179,7 +213,11 @@ func (l *live) tsc(v *VM) (uint64, bool) { return boot.TSC() - l.tsc0, true }
 
 func (l *live) deviceTime(v *VM) (uint64, bool) { return l.deviceTimeAt(boot.TSC()), true }
 
-func (l *live) poll(v *VM) {
+func (l *live) poll(v *VM) bool {
+	if l.quiet(v) {
+		v.inputsQuiet = true
+		return false
+	}
 	t := boot.TSC()
 	if now, ok := l.due(v, t); ok {
 		v.advance(now)
@@ -187,13 +225,14 @@ func (l *live) poll(v *VM) {
 	if b, ok := l.serial(v, t); ok {
 		v.receive(b)
 	}
+	return false
 }
 
 func (l *live) halt(v *VM) { l.wait(v) }
 
 func (l *live) stop(v *VM) bool { return true }
 
-func (l *live) outcome(v *VM, requested, delivered uint64) {}
+func (l *live) outcome(v *VM, delivered uint64) {}
 
 func (l *live) budget(v *VM) (uint64, uint64) { return l.ticks(v, boot.TSC()), noStop }
 

@@ -3,6 +3,7 @@ package hv
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"hindsight/boot"
@@ -65,6 +66,15 @@ func NewMachine() (*Machine, error) {
 	if max, _, _, _ := boot.CPUID(0x80000000, 0); max >= 0x80000008 {
 		a, _, _, _ := boot.CPUID(0x80000008, 0)
 		caps.MaxPhysAddr, caps.LinearAddrBits = uint8(a), uint8(a>>8)
+	}
+	// A vCPU loop holds its P for as long as its guest computes, and a
+	// goroutine locked to its thread gives the P up only when the Go
+	// scheduler preempts it at an exit. The host's own goroutines (a
+	// monitor, timers, the collector's workers) get a P of their own, so
+	// they run whatever the guests do: the ring-0 scheduler time-slices
+	// their thread with the vCPU threads at its tick.
+	if n := boot.NumCPU() + 1; runtime.GOMAXPROCS(0) < n {
+		runtime.GOMAXPROCS(n)
 	}
 	m := &Machine{Caps: caps, EPT: ept.CapsFromMSR(caps.EPTVPID.Raw)}
 	m.cpuid.fill(boot.CPUID)

@@ -38,6 +38,7 @@ type PairConfig struct {
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
 	MutePrimary           bool          // hash the primary's output instead of printing it
 	Trace                 [2]uint64     // log the exits of both in this range of landmarks (trace=exits:FROM-TO)
+	Mark                  string        // note where the guests' output first contains this (benchmarks)
 	Debug                 DebugConfig   // how the backup is debugged (debug.go); Debug.Wait is set from GDB
 	GDB                   io.ReadWriter // the line a gdb stub serves for the backup (COM2), or nil
 	GDBTrace              io.Writer     // the stub's packet trace (gdbtrace), or nil
@@ -103,12 +104,12 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	}
 	p.rep = newReplayer(p.Log)
 	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Guest: cfg.Guest,
-		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace,
+		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
 		Inputs: p.rec, Clock: p.Clock, PanicEnds: true}); err != nil {
 		return nil, err
 	}
 	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Guest: cfg.Guest,
-		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace,
+		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
 		Inputs: p.rep, Clock: p.Clock}); err != nil {
 		return nil, err
 	}
@@ -232,11 +233,11 @@ func (p *Pair) serveGDB() {
 	}
 }
 
-// Stop asks both VMs to end at their next exits.
-func (p *Pair) Stop() {
-	p.Primary.Stop()
-	p.Backup.Stop()
-}
+// Stop ends the recording: the primary stops at its next exit and logs
+// its end there; the backup replays up to that same point and ends, and
+// the verdict compares the two as at any end. Safe from any goroutine.
+// (A backup a debugger holds stays parked until the debugger lets it go.)
+func (p *Pair) Stop() { p.Primary.Stop() }
 
 // PairStatus is a snapshot of a running pair for a monitor.
 type PairStatus struct {

@@ -82,7 +82,7 @@ func (r *recorder) deviceTime(v *VM) (uint64, bool) {
 	return now, true
 }
 
-func (r *recorder) poll(v *VM) {
+func (r *recorder) poll(v *VM) bool {
 	t := boot.TSC()
 	if now, ok := r.due(v, t); ok {
 		r.log1(v, replay.KindClock, now, 0, 0)
@@ -103,6 +103,7 @@ func (r *recorder) poll(v *VM) {
 			r.log1(v, replay.KindProgress, r.now(), 0, 0)
 		}
 	}
+	return r.nstaged > 0
 }
 
 func (r *recorder) halt(v *VM) { r.wait(v) }
@@ -121,14 +122,14 @@ func (r *recorder) markHere(v *VM) {
 func (r *recorder) budget(v *VM) (uint64, uint64) { return r.ticks(v, boot.TSC()), noStop }
 
 // outcome writes the held-back input records with the landmark's outcome.
-func (r *recorder) outcome(v *VM, requested, delivered uint64) {
+func (r *recorder) outcome(v *VM, delivered uint64) {
 	if v.count != 0 && delivered != replay.NoVector && !r.loggedHere(v) {
 		// An interrupt the guest takes here with no input here (one it
 		// could not take at the last landmark): the backup must stop here too.
 		r.log1(v, replay.KindProgress, r.now(), 0, 0)
 	}
 	if r.nstaged > 0 {
-		r.flush(v, requested, delivered)
+		r.flush(v, v.requested(delivered), delivered)
 	}
 }
 

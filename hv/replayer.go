@@ -157,16 +157,16 @@ func (p *replayer) tsc(v *VM) (uint64, bool) { return p.value(v, replay.KindRDTS
 func (p *replayer) deviceTime(v *VM) (uint64, bool) { return p.value(v, replay.KindClock) }
 
 // poll applies the records logged at this landmark, in log order.
-func (p *replayer) poll(v *VM) {
+func (p *replayer) poll(v *VM) bool {
 	p.primed = false
 	for {
 		h := p.head(v)
 		if h == nil {
-			return
+			return false
 		}
 		switch p.place(v, h) {
 		case later, departed:
-			return
+			return p.check
 		case opened:
 			continue // the stop's records follow its POSITION
 		}
@@ -182,7 +182,7 @@ func (p *replayer) poll(v *VM) {
 			if cpu != h.Value || ram != h.Value2 || devs != h.Value3 {
 				p.div.mine = [3]uint64{cpu, ram, devs}
 				p.diverge(v, divDigest, h, 0)
-				return
+				return false
 			}
 			v.stats.Digests++
 		case replay.KindProgress:
@@ -193,10 +193,10 @@ func (p *replayer) poll(v *VM) {
 			// reach by itself (it was stopped, or the hypervisor failed it).
 			p.div.rec = *h
 			v.endVM(causePrimaryEnded, h.Value, h.Value2)
-			return
+			return false
 		default: // a value record where none was read: the backup went elsewhere
 			p.diverge(v, divKind, h, 0)
-			return
+			return false
 		}
 		p.consume(v)
 	}
@@ -210,11 +210,12 @@ func (p *replayer) stop(v *VM) bool { return p.primed }
 
 // outcome checks the landmark's interrupt outcome against the primary's:
 // a wrong or missing input shows here, before the guest's path departs.
-func (p *replayer) outcome(v *VM, requested, delivered uint64) {
+func (p *replayer) outcome(v *VM, delivered uint64) {
 	if !p.check {
 		return
 	}
 	p.check = false
+	requested := v.requested(delivered)
 	if requested != p.input.Value2 || delivered != p.input.Value3 {
 		p.div.mine = [3]uint64{requested, delivered, 0}
 		p.diverge(v, divInterrupts, &p.input, 0)

@@ -9,9 +9,12 @@ import (
 // entry, so that the guest cannot tell (package hv/step has the plans and
 // why): the clock's single steps to a stop (stepper.go) and the debugger's
 // (debug.go) both go through it, never both for the same entry. arm runs
-// before the entry (outside VM-exit context: it decodes the instruction),
-// exit right after it, before the exit is handled, so that no handler and
-// no digest sees TF, the exception bitmap or a debug register of its own.
+// before the entry, exit right after it, before the exit is handled, so
+// that no handler and no digest sees TF, the exception bitmap or a debug
+// register of its own. Both run in the vCPU loop (the clock's steps on
+// every asynchronous stop of the backup) and must not allocate: the bytes
+// they read go into buf, and why a step has no handler breakpoint is kept
+// as a pointer-free step.NoHandler.
 type tfStep struct {
 	regs pmuRegs     // nil: this CPU's (hostPMU)
 	mem  guestAccess // nil: the VM's own memory
@@ -23,8 +26,10 @@ type tfStep struct {
 	slot    int  // the debug register of the handler breakpoint (Deliver), or -1
 	saved   struct{ exceptions, dr, dr7 uint64 }
 	// noHandler says why a Deliver step has no breakpoint at the handler
-	// (the guest then runs on to its next exit), or is empty.
-	noHandler string
+	// (the guest then runs on to its next exit); Why is HandlerFound if
+	// it has one.
+	noHandler step.NoHandler
+	buf       [16]byte // guest bytes read by arm and exit (a local array would escape to the heap)
 
 	// The outcome of the last armed entry.
 	done    bool // the instruction completed, or the event was delivered
@@ -71,9 +76,8 @@ func (t *tfStep) arm(v *VM) {
 	rflags := r.vmread(vmx.GuestRFLAGS)
 	info := r.vmread(vmx.EntryInterruptionInfo)
 	cs := codeSegment(r)
-	var code [15]byte
-	n := mem.readLinear(cs.linear(rip), code[:])
-	t.insn = step.Classify(code[:n], cs.bits, rflags)
+	n := mem.readLinear(cs.linear(rip), t.buf[:15])
+	t.insn = step.Classify(t.buf[:n], cs.bits, rflags)
 	t.guestTF = rflags&step.RFLAGSTF != 0
 	s := step.State{Insn: t.insn, Injecting: info&vmx.IntInfoValid != 0, Injected: uint8(info), GuestTF: t.guestTF}
 	if t.fault.valid && t.fault.rip == rip && t.fault.rcx == v.regs.RCX {
@@ -81,20 +85,20 @@ func (t *tfStep) arm(v *VM) {
 	}
 	t.fault.valid = false
 	t.plan = step.PlanStep(s)
-	t.slot, t.noHandler = -1, ""
+	t.slot, t.noHandler = -1, step.NoHandler{}
 	t.done, t.trapped = false, false
 	t.saved.exceptions = r.vmread(vmx.ExceptionBitmap)
 	if t.plan.Deliver {
 		idtr := step.Table{Base: r.vmread(vmx.GuestIDTRBase), Limit: uint32(r.vmread(vmx.GuestIDTRLimit))}
 		gdtr := step.Table{Base: r.vmread(vmx.GuestGDTRBase), Limit: uint32(r.vmread(vmx.GuestGDTRLimit))}
-		addr, err := step.HandlerAddress(mem.readLinear, cs.mode, idtr, gdtr, t.plan.Vector)
+		addr, no := step.HandlerAt(mem.readLinear, &t.buf, cs.mode, idtr, gdtr, t.plan.Vector)
 		dr7 := r.vmread(vmx.GuestDR7)
 		slot := step.FreeSlot(dr7, 0)
 		switch {
-		case err != nil:
-			t.noHandler = err.Error()
+		case no.Why != step.HandlerFound:
+			t.noHandler = no
 		case slot < 0:
-			t.noHandler = "no debug register is free for a breakpoint at the handler"
+			t.noHandler = step.NoHandler{Why: step.NoFreeSlot, Vector: t.plan.Vector}
 		default:
 			t.slot = slot
 			t.saved.dr, t.saved.dr7 = r.debugReg(slot), dr7
@@ -192,10 +196,10 @@ func (t *tfStep) repair(v *VM, fix step.Fix) {
 		// its second byte whatever the operand size.
 		at := stackLinear(r) + 1
 		mem := t.access(v)
-		var b [1]byte
-		if mem.readLinear(at, b[:]) == 1 && b[0]&1 != 0 {
+		b := t.buf[:1]
+		if mem.readLinear(at, b) == 1 && b[0]&1 != 0 {
 			b[0] &^= 1
-			mem.writeLinear(at, b[:])
+			mem.writeLinear(at, b)
 		}
 	}
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Trace     [2]uint64        // log every exit whose landmark lies in [Trace[0], Trace[1]): landmark, reason, RIP (trace=exits:FROM-TO)
 	Clock     ClockKind        // what its landmarks count
 	PanicEnds bool             // its guest ends (EndPanic) at the OUT that completes a console line "Kernel panic - not syncing"
+	Mark      string           // note when a line of the guest's output first contains this (Stats.Marked)
 
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
@@ -69,24 +70,36 @@ type VM struct {
 	pc       dev.PC
 	out      lineWriter
 	launched bool
+	started  uint64 // ThreadTSC when Run began
 
 	entry image.Entry // the guest's state at entry (guest.go)
 	msrs  msrLists    // the MSRs swapped at entry and exit (msr.go)
 	in    Inputs      // where non-deterministic inputs come from (inputs.go)
 	clock counter     // what Count counts (clock.go)
+	exact bool        // clock.exact(), asked once: every exit needs it
 	mem   memDigest
 
 	// The landmark: synchronous exits so far, and the guest's progress
 	// since the last one on the clock's counter.
 	seq, count uint64
+	irqWindow  bool // interrupt-window exiting is on
+	// devicesChanged counts the changes of time-dependent device state
+	// (advances, accesses to timed ports): the inputs recompute the next
+	// device interrupt only after one.
+	devicesChanged uint64
+	// inputsQuiet: the inputs said nothing can be due before the devices
+	// change (a VM with live inputs whose devices will not interrupt), so
+	// the landmarks skip their poll until then.
+	inputsQuiet bool
+	rearm       bool // the preemption timer ran out or was never loaded
+	injected    bool // an exception is being injected at this entry
+
 	// Where the clock counts (clock.exact): the guest's progress from its
 	// start to landmark seq, and from landmark seq-1 to the synchronous
 	// exit that made landmark seq (the instructions before the one that
 	// exited). lastSync says whether the last exit was synchronous.
 	total, before uint64
 	lastSync      bool
-	irqWindow     bool // interrupt-window exiting is on
-	injected      bool // an exception is being injected at this entry
 
 	tf  tfStep    // the single step armed for this entry, if any (tfstep.go)
 	dbg *debugger // a backup's debugger (debug.go); nil for other VMs
@@ -119,7 +132,7 @@ type VM struct {
 type Stats struct {
 	Exits     uint64 // VM exits handled
 	ExitsBy   [80]uint64
-	Landmarks uint64 // synchronous exits
+	Landmarks uint64 // synchronous exits (set when Run returns)
 	Stops     uint64 // asynchronous stops where inputs were taken
 	MSRFaults uint64 // RDMSR/WRMSR answered with #GP
 	IRQs      uint64 // interrupts injected
@@ -128,9 +141,19 @@ type Stats struct {
 	Waits     uint64 // polls while halted (primary) or waiting for the log (backup)
 	Records   uint64 // records logged (primary) or replayed (backup)
 	Digests   uint64 // digests logged (primary) or matched (backup)
-	Stalls    uint64 // Primary: records that found the log full and waited
-	Dropped   uint64 // Primary: records dropped after the backup stopped
-	Cost      Cost   // where the vCPU's time went, in TSC ticks
+	// The RAM digests' work: guest pages rehashed, TSC ticks spent.
+	PagesHashed, DigestTicks uint64
+	// Device interrupts that fell due (a primary's, or a VM's alone), and
+	// how late the hypervisor noticed them in all and at most, in device
+	// time (PIT ticks).
+	Due, Late, LateMax uint64
+	Steps              uint64 // exits the clock's breakpoints and single steps made (a backup's, reaching stops)
+	// Where the guest's output first contained Config.Mark (0: never):
+	// the landmark, and the guest's TSC ticks so far (with Account).
+	MarkedAt, MarkedGuest uint64
+	Stalls                uint64 // Primary: records that found the log full and waited
+	Dropped               uint64 // Primary: records dropped after the backup stopped
+	Cost                  Cost   // where the vCPU's time went, in TSC ticks
 }
 
 // Cost splits a vCPU's run in TSC ticks (in Bochs: instructions) of the
@@ -217,7 +240,8 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 		return nil, err
 	}
 	v.out.init(cfg.Name)
-	v.out.mute = cfg.Mute
+	v.out.mute, v.out.mark = cfg.Mute, cfg.Mark
+	v.rearm = true
 	v.pc.Init(cfg.RTCBase)
 	v.regs.GuestFX = align16(&v.fx[0])
 	v.regs.HostFX = align16(&v.fx[1])
@@ -226,6 +250,7 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 	if v.clock.aligned() {
 		v.regs.Slices = 1
 	}
+	v.exact = v.clock.exact()
 	return v, nil
 }
 
@@ -246,12 +271,14 @@ func initFX(p uintptr) {
 func (v *VM) Run() {
 	v.setState(Running)
 	start := boot.ThreadTSC()
+	v.started = start
 	if err := v.prepare(); err != nil {
 		v.fail(err)
 	} else {
 		v.loop()
 	}
 	v.stats.Cost.Total = boot.ThreadTSC() - start
+	v.stats.Landmarks = v.seq
 	v.out.flush()
 	v.in.finish(v)
 	v.report()
@@ -290,7 +317,11 @@ func (v *VM) loop() {
 			}
 			d.rep.waitLog(v)
 		}
-		v.arm()
+		// The debugger's limit and its guest-state snapshot (arm) are
+		// taken before every entry of a debugged backup.
+		if v.rearm || v.exact || v.dbg != nil {
+			v.arm()
+		}
 		if d := v.dbg; d != nil {
 			d.armEntry(v)
 		}
@@ -311,12 +342,20 @@ func (v *VM) loop() {
 		} else {
 			v.handleExit()
 		}
+		if v.seq >= v.cfg.Trace[0] && v.seq < v.cfg.Trace[1] {
+			v.traceExit()
+		}
 	}
 }
 
 // arm loads the VMX-preemption timer for the next entry: the inputs say
 // how long they may wait for the CPU (time) and where the guest must stop
 // (a replayed asynchronous input); the clock turns that into a timer value.
+//
+// The exit clock needs the timer only to bound how long the guest keeps
+// the CPU (it takes inputs at synchronous exits alone): the value saved at
+// a synchronous exit goes on counting down at the next entry, so loop
+// arms it again only after an asynchronous exit.
 func (v *VM) arm() {
 	ticks, stop := v.in.budget(v)
 	if d := v.dbg; d != nil {
@@ -326,6 +365,7 @@ func (v *VM) arm() {
 		stop = d.limit(v, stop)
 	}
 	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
+	v.rearm = false
 }
 
 // setupVMCS makes the VM's VMCS current and fills its control, host and
@@ -356,7 +396,8 @@ func (v *VM) setupVMCS() error {
 	h := boot.CurrentHostRegs()
 	host := vmx.HostState{
 		CR0: h.CR0, CR3: h.CR3, CR4: h.CR4,
-		CS: h.CS, SS: h.SS, TR: h.TR,
+		RIP: vmx.ExitStub(), // RSP: per entry (vmx.Enter)
+		CS:  h.CS, SS: h.SS, TR: h.TR,
 		FSBase: h.FSBase, GSBase: h.GSBase, TRBase: h.TRBase,
 		GDTRBase: h.GDTRBase, IDTRBase: h.IDTRBase,
 		IA32EFER: h.EFER,

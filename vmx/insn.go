@@ -114,10 +114,18 @@ func SliceOffset(phase uint64) (instructions uint64, ok bool) {
 // interrupt that caused the exit is then taken by the host.
 //
 // Preconditions: a current VMCS whose host-state area describes this
-// thread on this CPU (host RIP and RSP are written here, per entry).
+// thread on this CPU, with host RIP = ExitStub() (host RSP is written
+// here, per entry: the goroutine's stack may have moved since the last).
 func Enter(g *GuestRegs, launched bool) Status {
 	return enter(g, launched)
 }
+
+// ExitStub returns the address every VM exit must arrive at, the VMCS's
+// host RIP: the stub that saves the guest's registers and returns from
+// Enter.
+func ExitStub() uint64 { return exitStub() }
+
+func exitStub() uint64
 
 func enter(regs *GuestRegs, launched bool) Status
 

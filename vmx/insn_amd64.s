@@ -96,7 +96,6 @@ TEXT ·VMWRITE(SB),NOSPLIT,$0-17
 #define SAVE_FIELD(f, off) MOVQ f, CX; VMREAD_RDX_RCX; MOVQ DX, off(AX)
 
 #define HOST_RSP $0x6C14
-#define HOST_RIP $0x6C16
 
 // func enter(regs *GuestRegs, launched bool) Status
 //
@@ -117,9 +116,6 @@ TEXT ·enter(SB),NOSPLIT|NOFRAME,$0-17
 	PUSHQ AX
 	MOVQ HOST_RSP, CX
 	MOVQ SP, DX
-	VMWRITE_RCX_RDX
-	MOVQ HOST_RIP, CX
-	MOVQ $·vmexit(SB), DX
 	VMWRITE_RCX_RDX
 	MOVQ G_HOSTFX(AX), DX
 	FXSAVE64 (DX)
@@ -203,7 +199,7 @@ failed:
 	MOVB CX, ret+16(FP)
 	RET
 
-// HOST_RIP: the processor arrives here on every VM exit with the host
+// Host RIP (ExitStub): the processor arrives here on every VM exit with the host
 // state of the VMCS loaded, RSP = HOST_RSP, and interrupts disabled
 // (RFLAGS = 0x2, SDM §28.5.3).
 TEXT ·vmexit(SB),NOSPLIT|NOFRAME,$0
@@ -278,6 +274,12 @@ saved:
 	FXRSTOR64 (DX)
 	STI
 	MOVB $0, 24(SP)             // ret+16(FP) of enter: SP is back at its entry value
+	RET
+
+// func exitStub() uint64
+TEXT ·exitStub(SB),NOSPLIT,$0-8
+	MOVQ $·vmexit(SB), AX
+	MOVQ AX, ret+0(FP)
 	RET
 
 // func sliceProbe() bool

@@ -3,7 +3,10 @@
 #                       with symbols and DWARF (gcc, ld; no libraries)
 #   make debug-bochs    gdb (batch) against the backup in Bochs: a crash
 #                       after timer interrupts, single steps the guest must
-#                       not see, a debugger that leaves mid-step
+#                       not see, a debugger that leaves mid-step, the
+#                       console monitor (about 2 minutes; part of make
+#                       test); LINUX=DIR adds a Linux panic (vmlinux,
+#                       bzImage, initramfs.cpio.gz from make linux in DIR)
 DBT_DIR := guest/dbgtest
 DBT_OUT := $(BUILD)/dbgtest
 DBT_ELF := $(DBT_OUT)/dbgtest.elf

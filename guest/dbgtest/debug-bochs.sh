@@ -122,9 +122,15 @@ linux() {
 		echo "debug-bochs.sh: linux: skipped (LINUX=DIR with vmlinux, bzImage and initramfs.cpio.gz from make linux)"
 		return
 	fi
-	# The shell may start seconds after the marker, and drops what was
-	# typed before it read: spaces (harmless at a prompt) until it runs.
-	{ head -c 400 /dev/zero | tr '\0' ' '; printf 'exit\r'; head -c 200 /dev/zero | tr '\0' ' '; printf 'exit\r'; } >"$out/linux-input.txt"
+	# Two shells: the uinit's (test.sh ends in one), then init's own; when
+	# the second exits, init exits and the kernel panics. A shell may start
+	# seconds after the marker, and what was typed before it read is lost
+	# (the console's hang-up between the two flushes it): spaces, harmless
+	# at a prompt, before each "exit" (serialfeed types one byte per 20 ms;
+	# a line stays under the tty's 4095 bytes), and a third "exit" in case
+	# a shell took longer.
+	sp() { head -c "$1" /dev/zero | tr '\0' ' '; }
+	{ sp 400; printf 'exit\r'; sp 1500; printf 'exit\r'; sp 1500; printf 'exit\r'; } >"$out/linux-input.txt"
 	name=linux port=$((20000 + RANDOM % 20000))
 	rm -f "$out/linux.log"
 	tools/emu/run-bochs.sh -img "$img" -timeout 900 -gdbport "$port" \

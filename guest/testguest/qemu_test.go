@@ -590,10 +590,12 @@ func checkAsync(t *testing.T, r qemuResult, rounds uint32, divisor uint16, rx in
 		}
 		switch name {
 		case "spin":
-			// The loop ends at its last tick; one more may land
-			// between the loop and the CLI after it.
-			if w := uint64(rounds) * AsyncSpinTicks; p.target != w || p.ticks > w+1 {
-				t.Errorf("spin phase: %d ticks, %d in its loop; want %d in the loop and at most one after it", p.ticks, p.target, w)
+			// The loop ends at its last tick. More may land before it
+			// sees the count and before the CLI after it: QEMU's PIT
+			// catches up on ticks a loaded host missed by delivering
+			// them back to back.
+			if w := uint64(rounds) * AsyncSpinTicks; p.target < w || p.ticks < p.target {
+				t.Errorf("spin phase: %d ticks, %d in its loop; want at least %d in the loop", p.ticks, p.target, w)
 			}
 		case "rep", "shadow", "nested":
 			if p.target == 0 {

@@ -311,6 +311,10 @@ func (b *Bus) TakeUnclaimed() (a UnclaimedAccess, ok bool) {
 	return a, true
 }
 
+// HasUnclaimed reports whether TakeUnclaimed has a report: one load, for
+// the exit path to ask on every port I/O exit.
+func (b *Bus) HasUnclaimed() bool { return b.unqLen != 0 }
+
 // UnclaimedDropped returns how many reports were lost because the queue was
 // full (TakeUnclaimed not called often enough).
 func (b *Bus) UnclaimedDropped() uint64 { return b.unqDropped }

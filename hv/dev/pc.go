@@ -105,6 +105,11 @@ func (pc *PC) NextEvent() uint64 {
 // RTC 0x70-0x71): the caller Advances to the current device time before
 // it. Advancing before other accesses is harmless.
 func (pc *PC) Timed(port uint16) bool {
+	// The common case (COM1, port 0x80, ...) is one inlined comparison pair.
+	return port <= PortCMOSData && port >= PortPIT0-3 && timedFrom(port)
+}
+
+func timedFrom(port uint16) bool {
 	for i := uint16(0); i < 4; i++ {
 		switch p := port + i; {
 		case p >= PortPIT0 && p <= PortPITCtrl, p == PortSysCtlB, p == PortCMOSIndex, p == PortCMOSData:

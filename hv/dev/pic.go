@@ -310,6 +310,11 @@ func (p *PIC) Acknowledge() uint8 {
 	return v
 }
 
+// Unmasked reports whether the master has an unmasked request (a slave's
+// reaches it on IR2): without one PendingVector has nothing. One load and a
+// mask, for the exit path to ask at every landmark.
+func (p *PIC) Unmasked() bool { return p.chip[0].irr&^p.chip[0].imr != 0 }
+
 // Registers returns the IRR, ISR and IMR of both chips, IRQ8-15 in the high
 // byte (for the debugger and state digests).
 func (p *PIC) Registers() (irr, isr, imr uint16) {

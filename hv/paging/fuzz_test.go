@@ -128,8 +128,8 @@ func checkModel(t *testing.T, b *tableBuilder, maps []mapping, va uint64) {
 // first entry that points outside RAM.
 type wrapMemory []byte
 
-func (m wrapMemory) Uint64(gpa uint64) (uint64, error) {
-	return binary.LittleEndian.Uint64(m[gpa%uint64(len(m))&^7:]), nil
+func (m wrapMemory) Uint64(gpa uint64) (uint64, bool) {
+	return binary.LittleEndian.Uint64(m[gpa%uint64(len(m))&^7:]), true
 }
 
 func (m wrapMemory) Read(gpa uint64, dst []byte) (int, error) {

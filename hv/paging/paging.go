@@ -164,11 +164,12 @@ const (
 	ReservedBits                   // an entry sets bits reserved in this mode (§4.7: PFEC.RSVD)
 	NonCanonical                   // a 4-level or 5-level address that is not canonical
 	Beyond32Bits                   // an address above 4 GiB while paging is off, 32-bit or PAE
-	Unreadable                     // guest-physical memory could not be read at the entry
+	Unreadable                     // the entry's guest-physical address is not guest memory
 )
 
 // Fault describes a failed translation: which entry stopped the walk,
-// where it sits in guest-physical memory, and why.
+// where it sits in guest-physical memory, and why. It holds no pointers,
+// so Walk fills one without write barriers (VM-exit context).
 type Fault struct {
 	VA        uint64
 	Mode      Mode
@@ -180,7 +181,6 @@ type Fault struct {
 	// (Regs.PDPTELoaded), not memory.
 	InRegister bool
 	Reserved   uint64 // the reserved bits that are set (ReservedBits)
-	Err        error  // the memory's error (Unreadable)
 }
 
 func (f *Fault) Error() string {
@@ -191,7 +191,7 @@ func (f *Fault) Error() string {
 	case ReservedBits:
 		fmt.Fprintf(&b, "%v %#x %s sets reserved bits %#x", f.Level, f.Entry, f.where(), f.Reserved)
 	case Unreadable:
-		fmt.Fprintf(&b, "%v %s unreadable: %v", f.Level, f.where(), f.Err)
+		fmt.Fprintf(&b, "%v %s is not in guest memory", f.Level, f.where())
 	case NonCanonical:
 		bits := 47
 		if f.Mode == Mode5Level {
@@ -214,15 +214,13 @@ func (f *Fault) where() string {
 	return fmt.Sprintf("at %#x", f.EntryAddr)
 }
 
-// Unwrap returns the memory's error for an Unreadable fault.
-func (f *Fault) Unwrap() error { return f.Err }
-
 // Memory is guest-physical memory as a walk reads it. Implementations
 // must not allocate on success: a translation reads up to five entries.
 type Memory interface {
 	// Uint64 returns the little-endian quadword at gpa, which is 8-byte
-	// aligned, or an error if it is not guest RAM.
-	Uint64(gpa uint64) (uint64, error)
+	// aligned, or false if it is not guest memory. It must not allocate
+	// (Walk runs in VM-exit context).
+	Uint64(gpa uint64) (uint64, bool)
 	// Read copies guest-physical memory at gpa into dst. It returns how
 	// many bytes it copied and, if fewer than len(dst), why it stopped.
 	Read(gpa uint64, dst []byte) (int, error)

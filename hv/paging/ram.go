@@ -20,11 +20,11 @@ func (e *OutsideRAMError) Error() string {
 }
 
 // Uint64 implements Memory.
-func (m RAM) Uint64(gpa uint64) (uint64, error) {
+func (m RAM) Uint64(gpa uint64) (uint64, bool) {
 	if gpa > uint64(len(m)) || uint64(len(m))-gpa < 8 {
-		return 0, &OutsideRAMError{GPA: gpa, Size: uint64(len(m))}
+		return 0, false
 	}
-	return binary.LittleEndian.Uint64(m[gpa:]), nil
+	return binary.LittleEndian.Uint64(m[gpa:]), true
 }
 
 // Read implements Memory.

@@ -77,15 +77,15 @@ func usable(f *Fault, va uint64, mode Mode, lvl Level, addr, e, rsv uint64) bool
 }
 
 // unreadable fills *f for an entry memory could not give.
-func unreadable(f *Fault, va uint64, mode Mode, lvl Level, addr uint64, err error) (Translation, bool) {
-	*f = Fault{VA: va, Mode: mode, Reason: Unreadable, Level: lvl, EntryAddr: addr, Err: err}
+func unreadable(f *Fault, va uint64, mode Mode, lvl Level, addr uint64) (Translation, bool) {
+	*f = Fault{VA: va, Mode: mode, Reason: Unreadable, Level: lvl, EntryAddr: addr}
 	return Translation{}, false
 }
 
 // load32 reads the 4-byte entry at the 4-byte-aligned addr.
-func load32(mem Memory, addr uint64) (uint64, error) {
-	q, err := mem.Uint64(addr &^ 7)
-	return q >> (addr & 4 * 8) & 0xFFFF_FFFF, err
+func load32(mem Memory, addr uint64) (uint64, bool) {
+	q, ok := mem.Uint64(addr &^ 7)
+	return q >> (addr & 4 * 8) & 0xFFFF_FFFF, ok
 }
 
 // walk32 is 32-bit paging (SDM Vol. 3A §4.3, Tables 4-4 to 4-6): a page
@@ -98,9 +98,9 @@ func walk32(mem Memory, r *Regs, va uint64, f *Fault) (Translation, bool) {
 		return Translation{}, false
 	}
 	pdeAddr := r.CR3&0xFFFF_F000 | va>>22<<2
-	pde, err := load32(mem, pdeAddr)
-	if err != nil {
-		return unreadable(f, va, mode, LevelPDE, pdeAddr, err)
+	pde, ok := load32(mem, pdeAddr)
+	if !ok {
+		return unreadable(f, va, mode, LevelPDE, pdeAddr)
 	}
 	if r.CR4&CR4PSE != 0 && pde&EntryPS != 0 {
 		// Bits (M-20):13 hold physical-address bits (M-1):32 (PSE-36), with
@@ -116,9 +116,9 @@ func walk32(mem Memory, r *Regs, va uint64, f *Fault) (Translation, bool) {
 		return Translation{}, false
 	}
 	pteAddr := pde&0xFFFF_F000 | va>>12&0x3FF<<2
-	pte, err := load32(mem, pteAddr)
-	if err != nil {
-		return unreadable(f, va, mode, LevelPTE, pteAddr, err)
+	pte, ok := load32(mem, pteAddr)
+	if !ok {
+		return unreadable(f, va, mode, LevelPTE, pteAddr)
 	}
 	if !usable(f, va, mode, LevelPTE, pteAddr, pte, 0) {
 		return Translation{}, false
@@ -146,9 +146,9 @@ func walkPAE(mem Memory, r *Regs, va uint64, f *Fault) (Translation, bool) {
 		pdpte, pdpteAddr = r.PDPTE[idx], idx
 	} else {
 		pdpteAddr = r.CR3&0xFFFF_FFE0 + idx*8
-		var err error
-		if pdpte, err = mem.Uint64(pdpteAddr); err != nil {
-			return unreadable(f, va, mode, LevelPDPTE, pdpteAddr, err)
+		var ok bool
+		if pdpte, ok = mem.Uint64(pdpteAddr); !ok {
+			return unreadable(f, va, mode, LevelPDPTE, pdpteAddr)
 		}
 	}
 	if !usable(f, va, mode, LevelPDPTE, pdpteAddr, pdpte, 0x1E6|bits(63, m)) {
@@ -161,9 +161,9 @@ func walkPAE(mem Memory, r *Regs, va uint64, f *Fault) (Translation, bool) {
 		rsv |= EntryXD
 	}
 	pdeAddr := pdpte&addrMask | va>>21&511<<3
-	pde, err := mem.Uint64(pdeAddr)
-	if err != nil {
-		return unreadable(f, va, mode, LevelPDE, pdeAddr, err)
+	pde, ok := mem.Uint64(pdeAddr)
+	if !ok {
+		return unreadable(f, va, mode, LevelPDE, pdeAddr)
 	}
 	if pde&EntryPS != 0 {
 		if !usable(f, va, mode, LevelPDE, pdeAddr, pde, rsv|bits(20, 13)) {
@@ -176,9 +176,9 @@ func walkPAE(mem Memory, r *Regs, va uint64, f *Fault) (Translation, bool) {
 		return Translation{}, false
 	}
 	pteAddr := pde&addrMask | va>>12&511<<3
-	pte, err := mem.Uint64(pteAddr)
-	if err != nil {
-		return unreadable(f, va, mode, LevelPTE, pteAddr, err)
+	pte, ok := mem.Uint64(pteAddr)
+	if !ok {
+		return unreadable(f, va, mode, LevelPTE, pteAddr)
 	}
 	if !usable(f, va, mode, LevelPTE, pteAddr, pte, rsv) {
 		return Translation{}, false
@@ -213,9 +213,9 @@ func walkIA32e(mem Memory, r *Regs, va uint64, mode Mode, f *Fault) (Translation
 	for lvl := levels; ; lvl-- { // level 1 entries are always leaves
 		shift := 12 + 9*(lvl-1)
 		addr := table | va>>shift&511<<3
-		e, err := mem.Uint64(addr)
-		if err != nil {
-			return unreadable(f, va, mode, Level(lvl), addr, err)
+		e, ok := mem.Uint64(addr)
+		if !ok {
+			return unreadable(f, va, mode, Level(lvl), addr)
 		}
 		rsv := high
 		leaf := lvl == 1

@@ -43,83 +43,176 @@ const (
 // memory that cannot be read; the processor then raises an exception of
 // its own rather than run a handler.
 func HandlerAddress(mem Memory, mode Mode, idtr, gdtr Table, vector uint8) (uint64, error) {
-	var g [16]byte
+	var scratch [16]byte
+	addr, no := HandlerAt(mem, &scratch, mode, idtr, gdtr, vector)
+	if no.Why != HandlerFound {
+		return 0, no
+	}
+	return addr, nil
+}
+
+// NoHandler says why a vector has no handler to stop at, without a
+// pointer (the vCPU loop keeps it; Error formats it when asked).
+type NoHandler struct {
+	Why      NoHandlerWhy
+	Vector   uint8
+	Type     uint8  // the gate's type
+	Selector uint16 // the gate's code selector
+	At       uint64 // an address that could not be read
+	Limit    uint32 // the table's limit
+}
+
+// NoHandlerWhy is the reason in a NoHandler.
+type NoHandlerWhy uint8
+
+const (
+	HandlerFound    NoHandlerWhy = iota // there is a handler
+	PastIVT                             // the vector lies past the IVT's limit
+	IVTUnreadable                       // the IVT entry cannot be read
+	PastIDT                             // the vector lies past the IDT's limit
+	GateUnreadable                      // the IDT gate cannot be read
+	GateNotPresent                      // the gate's present bit is clear
+	TaskGate                            // a task gate
+	GateType                            // not an interrupt or trap gate
+	GateType64                          // not a 64-bit interrupt or trap gate
+	SelectorLDT                         // the gate's code selector is in the LDT
+	SelectorPastGDT                     // the gate's code selector lies outside the GDT
+	GDTUnreadable                       // the code segment's descriptor cannot be read
+	NoFreeSlot                          // (the caller's) no debug register is free for a breakpoint at the handler
+)
+
+func (n NoHandler) Error() string {
+	switch n.Why {
+	case HandlerFound:
+		return "there is a handler"
+	case PastIVT:
+		return fmt.Sprintf("vector %#x lies past the IVT's limit %#x", n.Vector, n.Limit)
+	case IVTUnreadable:
+		return fmt.Sprintf("IVT entry %#x at %#x not readable", n.Vector, n.At)
+	case PastIDT:
+		return fmt.Sprintf("vector %#x lies past the IDT's limit %#x", n.Vector, n.Limit)
+	case GateUnreadable:
+		return fmt.Sprintf("IDT gate %#x at %#x not readable", n.Vector, n.At)
+	case GateNotPresent:
+		return fmt.Sprintf("IDT gate %#x is not present", n.Vector)
+	case TaskGate:
+		return fmt.Sprintf("IDT gate %#x is a task gate", n.Vector)
+	case GateType:
+		return fmt.Sprintf("IDT gate %#x has type %#x, not an interrupt or trap gate", n.Vector, n.Type)
+	case GateType64:
+		return fmt.Sprintf("IDT gate %#x has type %#x, not a 64-bit interrupt or trap gate", n.Vector, n.Type)
+	case SelectorLDT:
+		return fmt.Sprintf("IDT gate %#x: code selector %#x is in the LDT", n.Vector, n.Selector)
+	case SelectorPastGDT:
+		return fmt.Sprintf("IDT gate %#x: code selector %#x lies outside the GDT (limit %#x)", n.Vector, n.Selector, n.Limit)
+	case GDTUnreadable:
+		return fmt.Sprintf("IDT gate %#x: GDT entry %#x at %#x not readable", n.Vector, n.Selector, n.At)
+	case NoFreeSlot:
+		return "no debug register is free for a breakpoint at the handler"
+	}
+	return fmt.Sprintf("NoHandlerWhy(%d)", n.Why)
+}
+
+// HandlerAt is HandlerAddress without allocating (the vCPU loop's single
+// steps call it): memory is read into scratch, and the reason there is no
+// handler comes as a NoHandler (Why HandlerFound when there is one).
+func HandlerAt(mem Memory, scratch *[16]byte, mode Mode, idtr, gdtr Table, vector uint8) (uint64, NoHandler) {
+	g := scratch[:]
+	no := func(why NoHandlerWhy) NoHandler { return NoHandler{Why: why, Vector: vector, Limit: idtr.Limit} }
 	switch mode {
 	case Real:
 		at := uint64(vector) * 4
 		if at+3 > uint64(idtr.Limit) {
-			return 0, fmt.Errorf("vector %#x lies past the IVT's limit %#x", vector, idtr.Limit)
+			return 0, no(PastIVT)
 		}
 		if mem(idtr.Base+at, g[:4]) != 4 {
-			return 0, fmt.Errorf("IVT entry %#x at %#x not readable", vector, idtr.Base+at)
+			n := no(IVTUnreadable)
+			n.At = idtr.Base + at
+			return 0, n
 		}
 		off, seg := binary.LittleEndian.Uint16(g[0:]), binary.LittleEndian.Uint16(g[2:])
-		return uint64(seg)<<4 + uint64(off), nil
+		return uint64(seg)<<4 + uint64(off), NoHandler{}
 	case Protected:
 		at := uint64(vector) * 8
 		if at+7 > uint64(idtr.Limit) {
-			return 0, fmt.Errorf("vector %#x lies past the IDT's limit %#x", vector, idtr.Limit)
+			return 0, no(PastIDT)
 		}
 		if mem(idtr.Base+at, g[:8]) != 8 {
-			return 0, fmt.Errorf("IDT gate %#x at %#x not readable", vector, idtr.Base+at)
+			n := no(GateUnreadable)
+			n.At = idtr.Base + at
+			return 0, n
 		}
-		if err := gateUsable(vector, g[5]); err != nil {
-			return 0, err
+		if why := gateUsable(g[5]); why != HandlerFound {
+			n := no(why)
+			n.Type = g[5] & 0xF
+			return 0, n
 		}
 		off := uint64(binary.LittleEndian.Uint16(g[0:]))
 		if t := g[5] & 0xF; t == gateInt32 || t == gateTrap32 {
 			off |= uint64(binary.LittleEndian.Uint16(g[6:])) << 16
 		}
-		base, err := segmentBase(mem, gdtr, binary.LittleEndian.Uint16(g[2:]))
-		if err != nil {
-			return 0, fmt.Errorf("IDT gate %#x: %w", vector, err)
+		sel := binary.LittleEndian.Uint16(g[2:])
+		base, why, at := segmentBase(mem, g[:8], gdtr, sel)
+		if why != HandlerFound {
+			n := no(why)
+			n.Selector, n.At = sel, at
+			if why == SelectorPastGDT {
+				n.Limit = gdtr.Limit
+			}
+			return 0, n
 		}
-		return (base + off) & 0xFFFFFFFF, nil
+		return (base + off) & 0xFFFFFFFF, NoHandler{}
 	}
 	at := uint64(vector) * 16
 	if at+15 > uint64(idtr.Limit) {
-		return 0, fmt.Errorf("vector %#x lies past the IDT's limit %#x", vector, idtr.Limit)
+		return 0, no(PastIDT)
 	}
 	if mem(idtr.Base+at, g[:16]) != 16 {
-		return 0, fmt.Errorf("IDT gate %#x at %#x not readable", vector, idtr.Base+at)
+		n := no(GateUnreadable)
+		n.At = idtr.Base + at
+		return 0, n
 	}
-	if err := gateUsable(vector, g[5]); err != nil {
-		return 0, err
+	if why := gateUsable(g[5]); why != HandlerFound {
+		n := no(why)
+		n.Type = g[5] & 0xF
+		return 0, n
 	}
 	if t := g[5] & 0xF; t != gateInt32 && t != gateTrap32 {
-		return 0, fmt.Errorf("IDT gate %#x has type %#x, not a 64-bit interrupt or trap gate", vector, t)
+		n := no(GateType64)
+		n.Type = t
+		return 0, n
 	}
 	return uint64(binary.LittleEndian.Uint16(g[0:])) | uint64(binary.LittleEndian.Uint16(g[6:]))<<16 |
-		uint64(binary.LittleEndian.Uint32(g[8:]))<<32, nil
+		uint64(binary.LittleEndian.Uint32(g[8:]))<<32, NoHandler{}
 }
 
 // gateUsable checks a gate's present bit and type (byte 5 of the gate).
-func gateUsable(vector, access uint8) error {
+func gateUsable(access uint8) NoHandlerWhy {
 	if access&0x80 == 0 {
-		return fmt.Errorf("IDT gate %#x is not present", vector)
+		return GateNotPresent
 	}
 	switch access & 0xF {
 	case gateTask:
-		return fmt.Errorf("IDT gate %#x is a task gate", vector)
+		return TaskGate
 	case gateInt16, gateTrap16, gateInt32, gateTrap32:
-		return nil
+		return HandlerFound
 	}
-	return fmt.Errorf("IDT gate %#x has type %#x, not an interrupt or trap gate", vector, access&0xF)
+	return GateType
 }
 
 // segmentBase returns the base of the code segment selector names, from
-// the GDT (an LDT selector is not followed).
-func segmentBase(mem Memory, gdtr Table, selector uint16) (uint64, error) {
+// the GDT (an LDT selector is not followed), read into d (8 bytes); else
+// why not, and the address that could not be read.
+func segmentBase(mem Memory, d []byte, gdtr Table, selector uint16) (uint64, NoHandlerWhy, uint64) {
 	if selector&4 != 0 {
-		return 0, fmt.Errorf("code selector %#x is in the LDT", selector)
+		return 0, SelectorLDT, 0
 	}
 	at := uint64(selector &^ 7)
 	if at == 0 || at+7 > uint64(gdtr.Limit) {
-		return 0, fmt.Errorf("code selector %#x lies outside the GDT (limit %#x)", selector, gdtr.Limit)
+		return 0, SelectorPastGDT, 0
 	}
-	var d [8]byte
-	if mem(gdtr.Base+at, d[:]) != 8 {
-		return 0, fmt.Errorf("GDT entry %#x at %#x not readable", selector, gdtr.Base+at)
+	if mem(gdtr.Base+at, d[:8]) != 8 {
+		return 0, GDTUnreadable, gdtr.Base + at
 	}
-	return uint64(d[2]) | uint64(d[3])<<8 | uint64(d[4])<<16 | uint64(d[7])<<24, nil
+	return uint64(d[2]) | uint64(d[3])<<8 | uint64(d[4])<<16 | uint64(d[7])<<24, HandlerFound, 0
 }

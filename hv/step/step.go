@@ -42,10 +42,6 @@
 // to the guest.
 package step
 
-import (
-	"golang.org/x/arch/x86/x86asm"
-)
-
 // RFLAGS bits (SDM Vol. 1 §3.4.3).
 const (
 	RFLAGSTF = 1 << 8
@@ -84,37 +80,83 @@ type Insn struct {
 
 // Classify decodes the instruction at the start of code (the bytes at the
 // guest's RIP) in mode (16, 32 or 64: the code segment's default size)
-// with the guest's RFLAGS (INTO raises #OF only with OF set). Most
-// instructions are Plain, told by their opcode byte alone without a full
-// decode (the backup's clock single-steps REP string instructions
-// iteration by iteration); their Len is then 0.
+// with the guest's RFLAGS (INTO raises #OF only with OF set).
+//
+// It reads the prefixes and the opcode byte only, without a full decode:
+// the instructions it tells apart are one-byte opcodes (PUSHF 9C, POPF 9D,
+// INT3 CC, INT CD ib, INTO CE, IRET CF) and the two-byte SYSCALL (0F 05)
+// and SYSRET (0F 07, 64-bit mode); everything else is Plain, and its Len
+// is 0. It runs
+// for every single step of the backup's clock (REP string instructions
+// iteration by iteration) in the vCPU loop, so it must not allocate (a
+// full decode does). A LOCK prefix on one of them makes it an invalid
+// opcode: Unknown, stepped as Plain (its #UD is intercepted like any
+// fault). The tests check it against x86asm's full decode.
 func Classify(code []byte, mode int, rflags uint64) Insn {
-	if plainOpcode(code, mode == 64) {
-		return Insn{Kind: Plain}
-	}
-	inst, err := x86asm.Decode(code, mode)
-	if err != nil || inst.Op == 0 { // Op 0: x86asm's answer to bytes cut short
-		return Insn{Kind: Unknown}
-	}
-	in := Insn{Kind: Plain, Len: inst.Len}
-	switch inst.Op {
-	case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ:
-		in.Kind = PushFlags
-	case x86asm.POPF, x86asm.POPFD, x86asm.POPFQ, x86asm.IRET, x86asm.IRETD, x86asm.IRETQ, x86asm.SYSRET:
-		in.Kind = LoadsFlags
-	case x86asm.SYSCALL:
-		in.Kind = Syscall
-	case x86asm.INT:
-		if imm, ok := inst.Args[0].(x86asm.Imm); ok {
-			in.Kind, in.Vector = SoftInt, uint8(imm)
+	long := mode == 64
+	lock := false
+	for i, b := range code {
+		if i >= maxInsnLen {
+			break // prefixes past the architectural length: #GP
 		}
-	case x86asm.INTO:
-		if rflags&RFLAGSOF != 0 {
-			in.Kind, in.Vector = SoftInt, VectorOF
+		switch {
+		case b == 0xF0:
+			lock = true
+			continue
+		case b == 0x66 || b == 0x67 || b == 0xF2 || b == 0xF3 ||
+			b == 0x2E || b == 0x36 || b == 0x3E || b == 0x26 || b == 0x64 || b == 0x65:
+			continue
+		case long && b&0xF0 == 0x40: // REX
+			continue
 		}
+		in := Insn{Kind: Plain, Len: i + 1}
+		switch b {
+		case 0x9C:
+			in.Kind = PushFlags
+		case 0x9D, 0xCF:
+			in.Kind = LoadsFlags
+		case 0xCC:
+			in.Kind, in.Vector = SoftInt, VectorBP
+		case 0xCD:
+			if i+1 >= len(code) {
+				return Insn{Kind: Unknown}
+			}
+			in.Kind, in.Vector, in.Len = SoftInt, code[i+1], i+2
+		case 0xCE:
+			if long {
+				return Insn{Kind: Unknown} // INTO is invalid in 64-bit mode
+			}
+			if rflags&RFLAGSOF != 0 {
+				in.Kind, in.Vector = SoftInt, VectorOF
+			}
+		case 0x0F:
+			if i+1 >= len(code) {
+				return Insn{Kind: Unknown}
+			}
+			switch {
+			case code[i+1] != 0x05 && code[i+1] != 0x07:
+				return Insn{Kind: Plain}
+			case !long:
+				return Insn{Kind: Unknown} // SYSCALL and SYSRET are #UD outside 64-bit mode (Intel)
+			case code[i+1] == 0x05:
+				in.Kind, in.Len = Syscall, i+2
+			default:
+				in.Kind, in.Len = LoadsFlags, i+2
+			}
+		default:
+			return Insn{Kind: Plain}
+		}
+		if lock {
+			return Insn{Kind: Unknown}
+		}
+		return in
 	}
-	return in
+	return Insn{Kind: Unknown} // only prefixes, or nothing
 }
+
+// maxInsnLen is the longest instruction the processor executes (SDM Vol.
+// 2A §2.3.11).
+const maxInsnLen = 15
 
 // Exception vectors (SDM Vol. 3A Table 6-1) the planning names.
 const (
@@ -204,26 +246,4 @@ func After(in Insn, o Outcome, guestTF bool) Fix {
 		return Fix{ClearTF: true, ClearR11: true}
 	}
 	return Fix{ClearTF: true}
-}
-
-// plainOpcode reports whether the instruction in code is, by its first
-// opcode byte after the prefixes, none of those Classify tells apart:
-// PUSHF (9C), POPF (9D), INT3 (CC), INT (CD), INTO (CE), IRET (CF), and
-// the two-byte SYSCALL (0F 05) and SYSRET (0F 07). long is 64-bit mode,
-// where 40-4F are REX prefixes.
-func plainOpcode(code []byte, long bool) bool {
-	for i, b := range code {
-		switch {
-		case b == 0x66 || b == 0x67 || b == 0xF0 || b == 0xF2 || b == 0xF3 ||
-			b == 0x2E || b == 0x36 || b == 0x3E || b == 0x26 || b == 0x64 || b == 0x65:
-		case long && b&0xF0 == 0x40:
-		case b == 0x9C || b == 0x9D || b >= 0xCC && b <= 0xCF:
-			return false
-		case b == 0x0F:
-			return i+1 < len(code) && code[i+1] != 0x05 && code[i+1] != 0x07
-		default:
-			return true
-		}
-	}
-	return false // only prefixes, or nothing: let the decoder say
 }

@@ -3,14 +3,16 @@
 # deterministic clock) from a GRUB ISO carrying the command line, with a
 # hard timeout; judge the run by markers in the serial log.
 #   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N]
-#                [-log FILE] [-show] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]... [-gdbport N]
+#                [-log FILE] [-show] [-interactive] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]... [-gdbport N]
 # -expect may be repeated; every marker must appear. The image reports its
 # exit status on the console ("boot: exit status N"; Bochs' own status says
 # nothing): with -expect or -status the run passes only if it is N (default
 # 0), and the script exits 0 or 1; without either (make run) the script
 # exits with the image's status, so the caller gets the pair's verdict.
-# -show prints the serial log as it grows (for make run). -input types FILE
-# into COM1 (what a user at the console types), once MARKER has appeared.
+# -show prints the serial log as it grows (for make run); -interactive
+# passes what is typed on this script's standard input to COM1. -input
+# types FILE into COM1 (what a user at the console types), once MARKER has
+# appeared.
 # Each -module copies FILE into the ISO's /boot and adds a GRUB line
 # "module /boot/NAME NAME ARGS" (NAME: FILE's base name): GRUB 2 gives a
 # module only the words after its path as its string, so NAME is repeated
@@ -21,7 +23,7 @@
 # debuggers connect and leave at any time (Bochs' own socket-server mode
 # would hold the whole emulator until one connects).
 set -u
-img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 input="" after="" megs=512 want_status= gdbport=
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 interactive=0 input="" after="" megs=512 want_status= gdbport=
 expects=()
 modules=()
 while [ $# -gt 0 ]; do
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
 	-input) input=$2; shift ;;
 	-after) after=$2; shift ;;
 	-show) show=1 ;;
+	-interactive) interactive=1 ;;
 	-module) modules+=("$2"); shift ;;
 	-gdbport) gdbport=$2; shift ;;
 	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
@@ -76,10 +79,14 @@ if ! grub-mkrescue -o "$work/boot.iso" "$work/iso" >"$work/grub.log" 2>&1; then
 fi
 : >"$log"
 com1="com1: enabled=1, mode=file, dev=$log"
-if [ -n "$input" ]; then
-	# COM1 is a TCP connection to serialfeed, which logs and types.
+if [ -n "$input" ] || [ "$interactive" = 1 ]; then
+	# COM1 is a TCP connection to serialfeed, which logs and types (a file,
+	# or the terminal: a background job's standard input is /dev/null
+	# unless given explicitly).
 	go build -o "$work/serialfeed" ./tools/serialfeed || exit 1
-	"$work/serialfeed" -log "$log" -input "$input" -after "$after" -portfile "$work/port" -timeout "${timeout}s" &
+	stdin=""
+	[ "$interactive" = 1 ] && stdin=-stdin
+	"$work/serialfeed" -log "$log" -input "$input" -after "$after" $stdin -portfile "$work/port" -timeout "${timeout}s" <&0 &
 	feed=$!
 	for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 	com1="com1: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/port")"
@@ -119,7 +126,7 @@ if [ "$show" = 1 ]; then
 fi
 wait $bochs
 status=$?
-[ -z "$input" ] || wait "$feed"
+[ -z "$input" ] && [ "$interactive" = 0 ] || wait "$feed"
 [ -z "$gdbport" ] || { kill "$relay" 2>/dev/null; wait "$relay" 2>/dev/null; }
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 [ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'

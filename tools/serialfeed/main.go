@@ -2,9 +2,11 @@
 // "com1: mode=socket-client"): it listens on a loopback TCP port, writes
 // everything the machine sends to a log file, and types the bytes of an
 // input file into it, starting once a marker has appeared in the output.
-// It exits when the machine closes the connection, or after -timeout.
+// With -stdin it also passes what is typed on its standard input (a
+// person at the terminal) to the machine. It exits when the machine
+// closes the connection, or after -timeout.
 //
-//	serialfeed -log serial.log [-input FILE -after MARKER] [-delay 20ms] -portfile PORTFILE
+//	serialfeed -log serial.log [-input FILE -after MARKER] [-delay 20ms] [-stdin] -portfile PORTFILE
 package main
 
 import (
@@ -26,14 +28,15 @@ func main() {
 	delay := flag.Duration("delay", 20*time.Millisecond, "pause between typed bytes")
 	portFile := flag.String("portfile", "", "write the listening port here")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
+	stdin := flag.Bool("stdin", false, "also pass standard input to the machine")
 	flag.Parse()
-	if err := run(*logPath, *input, *after, *delay, *portFile, *timeout); err != nil {
+	if err := run(*logPath, *input, *after, *delay, *portFile, *timeout, *stdin); err != nil {
 		fmt.Fprintln(os.Stderr, "serialfeed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(logPath, input, after string, delay time.Duration, portFile string, timeout time.Duration) error {
+func run(logPath, input, after string, delay time.Duration, portFile string, timeout time.Duration, stdin bool) error {
 	var typed []byte
 	if input != "" {
 		var err error
@@ -81,6 +84,11 @@ func run(logPath, input, after string, delay time.Duration, portFile string, tim
 	if len(typed) > 0 && after == "" {
 		close(start)
 		started = true
+	}
+	if stdin {
+		// Line by line as the terminal hands it over; the machine's own
+		// echo shows what arrived.
+		go io.Copy(conn, os.Stdin)
 	}
 	buf := make([]byte, 4096)
 	for {
