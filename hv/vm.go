@@ -310,12 +310,19 @@ func (v *VM) loop() {
 // (a replayed asynchronous input); the clock turns that into a timer value.
 //
 // The exit clock needs the timer only to bound how long the guest keeps
-// the CPU (it takes inputs at synchronous exits alone): the value saved at
-// a synchronous exit goes on counting down at the next entry, so loop
-// arms it again only after an asynchronous exit.
+// the CPU: it takes inputs at synchronous exits alone, so a timer set to
+// a device deadline would, once the deadline passed, expire at every entry
+// and never let the guest reach the exit that takes the interrupt. It
+// runs for a quantum; the value saved at a synchronous exit goes on
+// counting down at the next entry, so loop arms it again only after an
+// asynchronous exit.
 func (v *VM) arm() {
-	ticks, stop := v.in.budget(v)
-	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
+	ticks, stop := v.m.quantum, noStop
+	if v.exact {
+		t, s := v.in.budget(v)
+		ticks, stop = min(t, ticks), s
+	}
+	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, ticks, v.count, stop)))
 	v.rearm = false
 }
 
