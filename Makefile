@@ -188,6 +188,9 @@ replay-bochs: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=1000000 verify=5000 ring=16 lag=1000" \
 		-log build/replay-stall.log -expect "hv: verdict: IDENTICAL"
 	tools/emu/check-replay.sh build/replay-stall.log 10000 500 0 stalls
+	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=1000000 verify=5000 clock=exit" \
+		-log build/replay-exitclock.log -expect "hv: clock: exit (chosen with clock=exit)" -expect "hv: verdict: IDENTICAL"
+	tools/emu/check-replay.sh build/replay-exitclock.log 8000 400 0
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 300 -cmdline "guestmem=64M iterations=900000000 verify=5000 stopafter=4s" \
 		-log build/replay-stopafter.log -expect "hv: primary: stopped at landmark .*: stopped by the host" \
 		-expect "hv: backup: stopped at landmark .*: reached landmark .*, where the primary's guest ended (stopped" \

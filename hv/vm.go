@@ -316,10 +316,13 @@ func (v *VM) loop() {
 				d.boundary(v)
 			}
 			d.rep.waitLog(v)
+			// The guest's own DR7 and TF, before the clock or the
+			// debugger arms anything for this entry (exitTraps).
+			v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
+			rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
+			v.guestTF = rflags&pmu.RFLAGSTF != 0
 		}
-		// The debugger's limit and its guest-state snapshot (arm) are
-		// taken before every entry of a debugged backup.
-		if v.rearm || v.exact || v.dbg != nil {
+		if v.rearm || v.exact {
 			v.arm()
 		}
 		if d := v.dbg; d != nil {
@@ -353,18 +356,22 @@ func (v *VM) loop() {
 // (a replayed asynchronous input); the clock turns that into a timer value.
 //
 // The exit clock needs the timer only to bound how long the guest keeps
-// the CPU (it takes inputs at synchronous exits alone): the value saved at
-// a synchronous exit goes on counting down at the next entry, so loop
-// arms it again only after an asynchronous exit.
+// the CPU: it takes inputs at synchronous exits alone, so a timer set to
+// a device deadline would, once the deadline passed, expire at every entry
+// and never let the guest reach the exit that takes the interrupt. It
+// runs for a quantum; the value saved at a synchronous exit goes on
+// counting down at the next entry, so loop arms it again only after an
+// asynchronous exit.
 func (v *VM) arm() {
-	ticks, stop := v.in.budget(v)
-	if d := v.dbg; d != nil {
-		v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
-		rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
-		v.guestTF = rflags&pmu.RFLAGSTF != 0
-		stop = d.limit(v, stop)
+	ticks, stop := v.m.quantum, noStop
+	if v.exact {
+		t, s := v.in.budget(v)
+		ticks, stop = min(t, ticks), s
+		if d := v.dbg; d != nil {
+			stop = d.limit(v, stop) // the debugger's target, if nearer
+		}
 	}
-	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, min(ticks, v.m.quantum), v.count, stop)))
+	vmx.VMWRITE(vmx.PreemptionTimerValue, uint64(v.clock.arm(v, ticks, v.count, stop)))
 	v.rearm = false
 }
 
