@@ -784,6 +784,7 @@ func (p *replayer) waitLog(v *VM) {
 // finds the guest's own debug conditions that the interception caught,
 // to be reflected to it.
 func (v *VM) exitTraps() {
+	v.forgetTraps()
 	v.reflectDB, v.reflectICEBP = 0, false
 	if v.dbg != nil {
 		v.dbg.disarmBreaks(v)
@@ -808,6 +809,17 @@ func (v *VM) exitTraps() {
 		_, v.reflectDB = step.Split(v.regs.ExitQual, 0, false, v.guestDR7, !v.tf.ownTF)
 	case vmx.EventPrivilegedSoftwareException:
 		v.reflectICEBP = true // the guest's INT1
+	}
+}
+
+// forgetTraps clears what the last exit's traps said, at an exit with
+// nothing armed by the debugger or a step and no exception (the exit path
+// of a backup whose debugger is idle).
+func (v *VM) forgetTraps() {
+	v.reflectDB, v.reflectICEBP = 0, false
+	v.tf.trapped, v.tf.done, v.tf.ownTF = false, false, false
+	if v.dbg != nil {
+		v.dbg.trapped = false
 	}
 }
 

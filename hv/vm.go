@@ -311,11 +311,18 @@ func (v *VM) prepare() error {
 // (exitTraps).
 func (v *VM) loop() {
 	for v.end.cause == 0 {
+		// hooked: the debugger has something to arm or watch at this
+		// entry (a frontend, a stop asked for, a step or target); while
+		// it has none the backup runs as fast as a VM without one.
+		hooked := false
 		if d := v.dbg; d != nil {
 			if d.attention.Load() {
 				d.boundary(v)
 			}
-			d.rep.waitLog(v)
+			hooked = d.attention.Load() || d.stepping
+			if !d.rep.rd.Holding() {
+				d.rep.waitLog(v)
+			}
 			// The guest's own DR7 and TF, before the clock or the
 			// debugger arms anything for this entry (exitTraps).
 			v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
@@ -325,8 +332,8 @@ func (v *VM) loop() {
 		if v.rearm || v.exact {
 			v.arm()
 		}
-		if d := v.dbg; d != nil {
-			d.armEntry(v)
+		if hooked {
+			v.dbg.armEntry(v)
 		}
 		if st := vmx.Enter(&v.regs, v.launched); st != vmx.Succeed {
 			v.lastSync = false
@@ -336,7 +343,14 @@ func (v *VM) loop() {
 		v.launched = true
 		v.stats.Exits++
 		if v.dbg != nil || v.tf.armed {
-			v.exitTraps()
+			if basic := vmx.ExitReason(v.regs.ExitReason).Basic(); hooked || v.tf.armed || basic == vmx.ReasonExceptionOrNMI {
+				v.exitTraps()
+			} else {
+				v.forgetTraps()
+				if synchronous(basic) {
+					v.clock.release(v) // a synchronous exit ended the run before the clock's stop
+				}
+			}
 		}
 		if v.cfg.Account {
 			t := boot.ThreadTSC()

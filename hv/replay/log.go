@@ -215,6 +215,11 @@ func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
 // Bad returns the bytes of the slot Head found malformed.
 func (r *Reader) Bad() *[RecordSize]byte { return &r.bad }
 
+// Holding reports whether the reader holds its next record (Head
+// returned it Ready and it is not consumed yet): Head would return it at
+// once.
+func (r *Reader) Holding() bool { return r.have }
+
 // Consume releases the record Head returned.
 func (r *Reader) Consume() {
 	r.have = false
