@@ -166,7 +166,8 @@ func synchronous(r vmx.BasicExitReason) bool {
 // asyncExit handles an exit the guest did not cause.
 func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 	v.rearm = true
-	v.count += v.clock.elapsed(v)
+	ran := v.clock.elapsed(v)
+	v.count += ran
 	if v.end.cause != causeNone {
 		return
 	}
@@ -206,7 +207,13 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	if v.count != 0 && v.exact {
+	// An exit before the guest ran an instruction (a host interrupt at
+	// the entry) is no new position on a clock that counts instructions:
+	// an event injected at that entry has moved RIP to its handler at the
+	// same count, a stop the backup could not tell from the one before.
+	// The inputs wait for the next exit (a stepwise clock tells such
+	// stops apart by RIP and steps to them).
+	if v.count != 0 && v.exact && (ran != 0 || v.clock.stepwise()) {
 		v.atLandmark()
 	}
 }
