@@ -203,17 +203,21 @@ func (v *VM) asyncExit(basic vmx.BasicExitReason) {
 		return
 	}
 	v.reflect()
+	// An exit before the guest ran an instruction (a host interrupt at
+	// the entry, such as the one that brings a stop request) is no new
+	// position on a clock that counts instructions: an event injected at
+	// that entry has moved RIP to its handler at the same count, a stop
+	// the backup could not tell from the one before. Inputs and a
+	// requested stop wait for the next exit (a stepwise clock tells such
+	// stops apart by RIP and steps to them).
+	if v.exact && ran == 0 && !v.clock.stepwise() {
+		return
+	}
 	if v.stopRequest.Load() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	// An exit before the guest ran an instruction (a host interrupt at
-	// the entry) is no new position on a clock that counts instructions:
-	// an event injected at that entry has moved RIP to its handler at the
-	// same count, a stop the backup could not tell from the one before.
-	// The inputs wait for the next exit (a stepwise clock tells such
-	// stops apart by RIP and steps to them).
-	if v.count != 0 && v.exact && (ran != 0 || v.clock.stepwise()) {
+	if v.count != 0 && v.exact {
 		v.atLandmark()
 	}
 }
@@ -229,7 +233,10 @@ func (v *VM) atLandmark() {
 		v.endVM(causeStopped, 0, 0)
 		return
 	}
-	outcome := !v.inputsQuiet && v.in.poll(v)
+	outcome := false
+	if v.count != 0 || v.seq >= v.pollSeq || boot.TSC() >= v.pollAt {
+		outcome = v.in.poll(v)
+	}
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
 		return
 	}
@@ -334,10 +341,10 @@ func (v *VM) advance(now uint64) {
 }
 
 // devicesMoved notes a change of time-dependent device state: the next
-// device interrupt may have moved, and quiet inputs may have work again.
+// device interrupt may have moved, so the inputs poll at the next landmark.
 func (v *VM) devicesMoved() {
 	v.devicesChanged++
-	v.inputsQuiet = false
+	v.pollAt = 0
 }
 
 // receive gives the guest's COM1 a byte (an input).

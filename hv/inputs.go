@@ -150,13 +150,20 @@ func (w *world) serial(v *VM, t uint64) (byte, bool) {
 	return 0, false
 }
 
-// quiet reports whether nothing from the outside can be due: no device
-// will interrupt and no console input comes to this VM (the common case
-// of a guest that has not programmed its timer yet, and the exit
-// benchmark's).
-func (w *world) quiet(v *VM) bool {
+// quietUntil is the host TSC before which polling the world finds
+// nothing: the next device interrupt or the next look at the console (0
+// while a typed byte waits for the UART). noStop if neither comes: the
+// common case of a guest that has not programmed its timer yet, and the
+// exit benchmark's.
+func (w *world) quietUntil(v *VM) uint64 {
 	w.nextEvent(v)
-	return w.nextTSC == noStop && !w.console
+	switch {
+	case !w.console:
+		return w.nextTSC
+	case w.inPending:
+		return 0
+	}
+	return min(w.nextTSC, w.nextPoll)
 }
 
 // ticks returns the TSC ticks from t until the next device interrupt (the
@@ -214,10 +221,6 @@ func (l *live) tsc(v *VM) (uint64, bool) { return boot.TSC() - l.tsc0, true }
 func (l *live) deviceTime(v *VM) (uint64, bool) { return l.deviceTimeAt(boot.TSC()), true }
 
 func (l *live) poll(v *VM) bool {
-	if l.quiet(v) {
-		v.inputsQuiet = true
-		return false
-	}
 	t := boot.TSC()
 	if now, ok := l.due(v, t); ok {
 		v.advance(now)
@@ -225,6 +228,7 @@ func (l *live) poll(v *VM) bool {
 	if b, ok := l.serial(v, t); ok {
 		v.receive(b)
 	}
+	v.pollAt, v.pollSeq = l.quietUntil(v), noStop
 	return false
 }
 

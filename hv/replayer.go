@@ -165,7 +165,14 @@ func (p *replayer) poll(v *VM) bool {
 			return false
 		}
 		switch p.place(v, h) {
-		case later, departed:
+		case later:
+			// Nothing is logged before h's landmark: the synchronous
+			// landmarks up to it need no poll.
+			if h.Seq > v.seq {
+				v.pollAt, v.pollSeq = noStop, h.Seq
+			}
+			return p.check
+		case departed:
 			return p.check
 		case opened:
 			continue // the stop's records follow its POSITION

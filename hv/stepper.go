@@ -36,6 +36,12 @@ func (s *stepper) setup() {
 // here and given back right after the exit.
 func (s *stepper) apply(v *VM, p pmu.Plan) {
 	s.plan = p
+	v.clockArmed = p != pmu.Plan{}
+	if p.Traps() {
+		// The guest's own DR7, before anything is armed: exitTraps tells
+		// its debug conditions from the step's by it.
+		v.guestDR7 = s.regs.vmread(vmx.GuestDR7)
+	}
 	if p.MTF {
 		s.regs.vmwrite(vmx.ProcBasedControls, s.regs.vmread(vmx.ProcBasedControls)|vmx.ProcBasedMonitorTrapFlag)
 	}
@@ -90,6 +96,7 @@ func (s *stepper) checkTrap(v *VM) {
 func (s *stepper) disarm(v *VM, progress uint64) {
 	p := s.plan
 	s.plan = pmu.Plan{}
+	v.clockArmed = false
 	if p.MTF {
 		s.regs.vmwrite(vmx.ProcBasedControls, s.regs.vmread(vmx.ProcBasedControls)&^vmx.ProcBasedMonitorTrapFlag)
 	}

@@ -87,12 +87,16 @@ type VM struct {
 	// (advances, accesses to timed ports): the inputs recompute the next
 	// device interrupt only after one.
 	devicesChanged uint64
-	// inputsQuiet: the inputs said nothing can be due before the devices
-	// change (a VM with live inputs whose devices will not interrupt), so
-	// the landmarks skip their poll until then.
-	inputsQuiet bool
-	rearm       bool // the preemption timer ran out or was never loaded
-	injected    bool // an exception is being injected at this entry
+	// Until the host's TSC reaches pollAt and seq reaches pollSeq, the
+	// inputs have nothing to do at a synchronous landmark (nothing falls
+	// due, no look at the console, no digest or progress record, no
+	// input staged), so the landmarks skip their poll; the inputs set
+	// them after each poll. Zero asks for a poll at the next landmark:
+	// a change of the devices (devicesMoved) and a staged input do.
+	pollAt, pollSeq uint64
+	clockArmed      bool // the clock's stepper armed a breakpoint, step or counter overflow for this entry
+	rearm           bool // the preemption timer ran out or was never loaded
+	injected        bool // an exception is being injected at this entry
 
 	// Where the clock counts (clock.exact): the guest's progress from its
 	// start to landmark seq, and from landmark seq-1 to the synchronous
@@ -324,10 +328,13 @@ func (v *VM) loop() {
 				d.rep.waitLog(v)
 			}
 			// The guest's own DR7 and TF, before the clock or the
-			// debugger arms anything for this entry (exitTraps).
-			v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
-			rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
-			v.guestTF = rflags&pmu.RFLAGSTF != 0
+			// debugger arms anything for this entry (exitTraps; the
+			// clock's stepper takes DR7 itself when it arms).
+			if hooked {
+				v.guestDR7, _ = vmx.VMREAD(vmx.GuestDR7)
+				rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
+				v.guestTF = rflags&pmu.RFLAGSTF != 0
+			}
 		}
 		if v.rearm || v.exact {
 			v.arm()
@@ -347,7 +354,7 @@ func (v *VM) loop() {
 				v.exitTraps()
 			} else {
 				v.forgetTraps()
-				if synchronous(basic) {
+				if v.clockArmed && synchronous(basic) {
 					v.clock.release(v) // a synchronous exit ended the run before the clock's stop
 				}
 			}
