@@ -234,7 +234,7 @@ func (v *VM) atLandmark() {
 		return
 	}
 	outcome := false
-	if v.count != 0 || v.seq >= v.pollSeq || boot.TSC() >= v.pollAt {
+	if v.count != 0 || v.seq >= v.pollSeq || v.pollAt != noStop && boot.TSC() >= v.pollAt {
 		outcome = v.in.poll(v)
 	}
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {

@@ -103,17 +103,6 @@ func (r *recorder) poll(v *VM) bool {
 			r.log1(v, replay.KindProgress, r.now(), 0, 0)
 		}
 	}
-	// The next landmark that needs a poll: one whose outcome staged
-	// records wait for (this one, when a halted guest's wait polled), a
-	// device interrupt or a look at the console due, a progress record, a
-	// digest.
-	v.pollAt, v.pollSeq = r.quietUntil(v), r.lastSeq+progressEvery
-	if r.nstaged > 0 {
-		v.pollAt = 0
-	}
-	if r.verify != 0 {
-		v.pollSeq = min(v.pollSeq, (v.seq/r.verify+1)*r.verify)
-	}
 	return r.nstaged > 0
 }
 
@@ -190,7 +179,6 @@ func (r *recorder) log1(v *VM, k replay.Kind, val, val2, val3 uint64) {
 	}
 	r.staged[r.nstaged] = rec
 	r.nstaged++
-	v.pollAt = 0 // the landmark's outcome goes to the staged records (poll says so)
 }
 
 // flush writes the held-back records; the input records among them carry

@@ -88,11 +88,11 @@ type VM struct {
 	// device interrupt only after one.
 	devicesChanged uint64
 	// Until the host's TSC reaches pollAt and seq reaches pollSeq, the
-	// inputs have nothing to do at a synchronous landmark (nothing falls
-	// due, no look at the console, no digest or progress record, no
-	// input staged), so the landmarks skip their poll; the inputs set
-	// them after each poll. Zero asks for a poll at the next landmark:
-	// a change of the devices (devicesMoved) and a staged input do.
+	// inputs have nothing to do at a synchronous landmark, so the
+	// landmarks skip their poll: live inputs while no device will
+	// interrupt and no console input comes, a backup until the landmark
+	// of its next record. Zero (a recorder's) polls at every landmark; a
+	// change of the devices (devicesMoved) sets pollAt to zero.
 	pollAt, pollSeq uint64
 	clockArmed      bool // the clock's stepper armed a breakpoint, step or counter overflow for this entry
 	rearm           bool // the preemption timer ran out or was never loaded
