@@ -133,18 +133,7 @@ func HandlerAt(mem Memory, scratch *[16]byte, mode Mode, idtr, gdtr Table, vecto
 		off, seg := binary.LittleEndian.Uint16(g[0:]), binary.LittleEndian.Uint16(g[2:])
 		return uint64(seg)<<4 + uint64(off), NoHandler{}
 	case Protected:
-		at := uint64(vector) * 8
-		if at+7 > uint64(idtr.Limit) {
-			return 0, no(PastIDT)
-		}
-		if mem(idtr.Base+at, g[:8]) != 8 {
-			n := no(GateUnreadable)
-			n.At = idtr.Base + at
-			return 0, n
-		}
-		if why := gateUsable(g[5]); why != HandlerFound {
-			n := no(why)
-			n.Type = g[5] & 0xF
+		if n := readGate(mem, g[:8], idtr, vector); n.Why != HandlerFound {
 			return 0, n
 		}
 		off := uint64(binary.LittleEndian.Uint16(g[0:]))
@@ -163,18 +152,7 @@ func HandlerAt(mem Memory, scratch *[16]byte, mode Mode, idtr, gdtr Table, vecto
 		}
 		return (base + off) & 0xFFFFFFFF, NoHandler{}
 	}
-	at := uint64(vector) * 16
-	if at+15 > uint64(idtr.Limit) {
-		return 0, no(PastIDT)
-	}
-	if mem(idtr.Base+at, g[:16]) != 16 {
-		n := no(GateUnreadable)
-		n.At = idtr.Base + at
-		return 0, n
-	}
-	if why := gateUsable(g[5]); why != HandlerFound {
-		n := no(why)
-		n.Type = g[5] & 0xF
+	if n := readGate(mem, g[:16], idtr, vector); n.Why != HandlerFound {
 		return 0, n
 	}
 	if t := g[5] & 0xF; t != gateInt32 && t != gateTrap32 {
@@ -184,6 +162,26 @@ func HandlerAt(mem Memory, scratch *[16]byte, mode Mode, idtr, gdtr Table, vecto
 	}
 	return uint64(binary.LittleEndian.Uint16(g[0:])) | uint64(binary.LittleEndian.Uint16(g[6:]))<<16 |
 		uint64(binary.LittleEndian.Uint32(g[8:]))<<32, NoHandler{}
+}
+
+// readGate reads vector's gate (len(g) bytes: 8 in protected mode, 16 in
+// long mode) into g and checks that it is present and an interrupt or
+// trap gate.
+func readGate(mem Memory, g []byte, idtr Table, vector uint8) NoHandler {
+	size := uint64(len(g))
+	at := uint64(vector) * size
+	n := NoHandler{Vector: vector, Limit: idtr.Limit}
+	switch {
+	case at+size-1 > uint64(idtr.Limit):
+		n.Why = PastIDT
+	case mem(idtr.Base+at, g) != len(g):
+		n.Why, n.At = GateUnreadable, idtr.Base+at
+	default:
+		if n.Why = gateUsable(g[5]); n.Why != HandlerFound {
+			n.Type = g[5] & 0xF
+		}
+	}
+	return n
 }
 
 // gateUsable checks a gate's present bit and type (byte 5 of the gate).
