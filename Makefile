@@ -265,7 +265,7 @@ soak-replay: $(IMG)
 	tools/emu/check-replay.sh build/soak-replay.log 1000000 10000 $$(wc -c < tools/emu/serial-input.txt)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout 3600 -cmdline "guestmem=64M mode=async rounds=80 verify=20000 lag=1s status=10s" \
 		-log build/soak-async.log -expect "hv: clock: slice" -expect "hv: verdict: IDENTICAL"
-	tools/emu/check-replay.sh build/soak-async.log 100000 10000 0 async
+	tools/emu/check-replay.sh build/soak-async.log 50000 10000 0 async
 
 # Recording and replay overhead, log rate and exit density (Bochs counts
 # instructions; repeatable with rdrand=off).
