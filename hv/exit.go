@@ -234,7 +234,7 @@ func (v *VM) atLandmark() {
 		return
 	}
 	outcome := false
-	if v.count != 0 || v.seq >= v.pollSeq || v.pollAt != noStop && boot.TSC() >= v.pollAt {
+	if v.count != 0 || !v.inputsQuiet || v.seq >= v.pollSeq {
 		outcome = v.in.poll(v)
 	}
 	if v.end.cause != causeNone || v.count != 0 && !v.in.stop(v) {
@@ -344,7 +344,7 @@ func (v *VM) advance(now uint64) {
 // device interrupt may have moved, so the inputs poll at the next landmark.
 func (v *VM) devicesMoved() {
 	v.devicesChanged++
-	v.pollAt = 0
+	v.inputsQuiet = false
 }
 
 // receive gives the guest's COM1 a byte (an input).

@@ -224,7 +224,7 @@ func (l *live) poll(v *VM) bool {
 	// Only while nothing at all can come: skipping polls until the next
 	// deadline delayed a Linux primary's ticks by up to half a second.
 	if l.quiet(v) {
-		v.pollAt, v.pollSeq = noStop, noStop
+		v.inputsQuiet, v.pollSeq = true, noStop
 	}
 	return false
 }

@@ -169,7 +169,7 @@ func (p *replayer) poll(v *VM) bool {
 			// Nothing is logged before h's landmark: the synchronous
 			// landmarks up to it need no poll.
 			if h.Seq > v.seq {
-				v.pollAt, v.pollSeq = noStop, h.Seq
+				v.inputsQuiet, v.pollSeq = true, h.Seq
 			}
 			return p.check
 		case departed:

@@ -87,16 +87,17 @@ type VM struct {
 	// (advances, accesses to timed ports): the inputs recompute the next
 	// device interrupt only after one.
 	devicesChanged uint64
-	// Until the host's TSC reaches pollAt and seq reaches pollSeq, the
-	// inputs have nothing to do at a synchronous landmark, so the
-	// landmarks skip their poll: live inputs while no device will
-	// interrupt and no console input comes, a backup until the landmark
-	// of its next record. Zero (a recorder's) polls at every landmark; a
-	// change of the devices (devicesMoved) sets pollAt to zero.
-	pollAt, pollSeq uint64
-	clockArmed      bool // the clock's stepper armed a breakpoint, step or counter overflow for this entry
-	rearm           bool // the preemption timer ran out or was never loaded
-	injected        bool // an exception is being injected at this entry
+	// While inputsQuiet and seq is below pollSeq the inputs have nothing
+	// to do at a synchronous landmark, so the landmarks skip their poll:
+	// live inputs while no device will interrupt and no console input
+	// comes, a backup until the landmark of its next record. A recorder
+	// polls at every landmark; a change of the devices (devicesMoved)
+	// ends the quiet.
+	inputsQuiet bool
+	pollSeq     uint64
+	clockArmed  bool // the clock's stepper armed a breakpoint, step or counter overflow for this entry
+	rearm       bool // the preemption timer ran out or was never loaded
+	injected    bool // an exception is being injected at this entry
 
 	// Where the clock counts (clock.exact): the guest's progress from its
 	// start to landmark seq, and from landmark seq-1 to the synchronous
