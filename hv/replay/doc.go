@@ -2,7 +2,10 @@
 // record that carries each non-deterministic input of the primary (its
 // layout, encoding, validation and printing), the landmark that says when
 // a record applies, and the [Log], the shared-memory ring of records with
-// the primary's [Writer] end, the backup's [Reader] end and the lag.
+// the primary's [Writer] end, the backup's [Reader] end and the lag, and
+// the backup's [History] of the records it consumed, from which the
+// Reader replays them again after [Reader.Rewind] (to a snapshot's
+// position).
 //
 // Every non-deterministic input of the primary guest becomes one record,
 // time-stamped with a landmark, passed through the ring of package
@@ -107,8 +110,9 @@
 //
 // # Hot paths
 //
-// [Record.Encode], [Decode], [Check], [Record.Validate], [Writer.Write]
-// and [Reader.Head] run in VM-exit context: they do not allocate (except
-// Decode to build an error) and compute the CRC with the CRC32 instruction
-// where the CPU has SSE4.2. [Record.String] allocates.
+// [Record.Encode], [Decode], [Check], [Record.Validate], [Writer.Write],
+// [Reader.Head] and [Reader.Consume] (live or rewound) run in VM-exit
+// context: they do not allocate (except Decode to build an error) and
+// compute the CRC with the CRC32 instruction where the CPU has SSE4.2.
+// [Record.String] allocates.
 package replay

@@ -163,22 +163,34 @@ const (
 )
 
 // Reader is the backup's end of a Log.
+//
+// With a [History] ([Reader.KeepHistory]) it can go back: after
+// [Reader.Rewind] it replays the records it consumed before from the
+// history, and once it is back at its live position (where it left the
+// ring) it reads the ring again as if it had never left.
 type Reader struct {
-	l     *Log
-	head  Record
-	have  bool
-	stamp uint64
-	bad   [RecordSize]byte
+	l    *Log
+	head Record
+	have bool
+	bad  [RecordSize]byte
+
+	hist *History
+	pos  uint64 // ordinal of the record Head returns next
+	live uint64 // ordinal of the ring's next record: records taken from the ring
 }
 
 // Head returns the next record if it is due at time now (the lag allows
 // it, or the ring is full, or the writer has closed the log). For Waiting
 // it also says how long the lag still holds a present record back (ns; 0:
-// nothing is there yet). For Malformed, Bad has the bytes. Does not
-// allocate.
+// nothing is there yet). For Malformed, Bad has the bytes. A rewound
+// reader returns the records from its history Ready at once (the lag
+// applied when they were first taken). Does not allocate.
 func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
 	if r.have {
 		return &r.head, Ready, 0
+	}
+	if r.pos < r.live {
+		return r.replayed()
 	}
 	l := r.l
 	closed := l.writerClosed.Load() // before the peek: a record written before Close is seen
@@ -208,7 +220,23 @@ func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
 		copy(r.bad[:], b)
 		return nil, Malformed, 0
 	}
-	r.have, r.stamp = true, stamp
+	r.have = true
+	return &r.head, Ready, 0
+}
+
+// replayed is Head for a rewound reader: the record at pos, from the
+// history, checked again since the history's memory is outside Go's
+// reach.
+func (r *Reader) replayed() (*Record, HeadState, uint64) {
+	b, ok := r.hist.Encoded(r.pos)
+	if !ok {
+		panic(errHistoryGone)
+	}
+	if !Check(b[:], &r.head) {
+		r.bad = *b
+		return nil, Malformed, 0
+	}
+	r.have = true
 	return &r.head, Ready, 0
 }
 
@@ -220,11 +248,66 @@ func (r *Reader) Bad() *[RecordSize]byte { return &r.bad }
 // once.
 func (r *Reader) Holding() bool { return r.have }
 
-// Consume releases the record Head returned.
+// Consume releases the record Head returned: from the ring, into the
+// history if the reader keeps one; a rewound reader only steps to the
+// next record of its history.
 func (r *Reader) Consume() {
 	r.have = false
+	r.pos++
+	if r.pos <= r.live {
+		return
+	}
+	r.live = r.pos
+	if r.hist != nil {
+		// The slot again rather than a slice of it kept by Head: storing a
+		// pointer in the Reader would cost Head a write barrier, which the
+		// exit path must not have. Before Release: the writer may reuse it.
+		b, _ := r.l.ring.Peek(1)
+		r.hist.put(b)
+	}
 	r.l.headStamp.Store(0)
 	r.l.ring.Release(1)
+}
+
+// Pos returns the ordinal of the record Head returns next: how many
+// records the reader consumed since the log began, less how far it was
+// rewound.
+func (r *Reader) Pos() uint64 { return r.pos }
+
+// Live returns the reader's live position: the ordinal of the next
+// record in the ring, the number of records the reader took from it.
+// Pos < Live while the reader replays its history.
+func (r *Reader) Live() uint64 { return r.live }
+
+// KeepHistory makes the reader keep every record it consumes from the
+// ring in h, from its live position on; h's earlier contents and pin are
+// dropped. It panics if the reader is rewound (Pos < Live): the records
+// it has yet to replay are in the history it keeps already.
+func (r *Reader) KeepHistory(h *History) {
+	if r.pos != r.live {
+		panic("replay: KeepHistory on a rewound reader")
+	}
+	h.reset(r.live)
+	r.hist = h
+}
+
+// Rewind makes the reader go on from the record at ordinal pos: Head
+// returns the records from the history from pos to the live position,
+// then from the ring again. pos may lie anywhere from the history's
+// oldest record to the live position, before or after Pos. A record
+// held is let go (it comes again in order). Does not allocate unless it
+// fails.
+func (r *Reader) Rewind(pos uint64) error {
+	if r.hist == nil {
+		return fmt.Errorf("replay: rewind to record %d: the reader keeps no history", pos)
+	}
+	if oldest := r.hist.Oldest(); pos < oldest || pos > r.live {
+		return fmt.Errorf("replay: rewind to record %d: the reader can go back to records %d (the oldest kept) to %d (live)",
+			pos, oldest, r.live)
+	}
+	r.have, r.pos = false, pos
+	r.l.headStamp.Store(0) // it waits on no record of the ring now
+	return nil
 }
 
 // Close says the reader takes no more records: from now on the writer
@@ -236,22 +319,37 @@ func (r *Reader) Close() {
 
 // Ahead decodes up to len(dst) of the records after the one Head holds
 // (the next ones if it holds none), lag or not, without taking them, for
-// a debugger's look at what the backup will replay next. It stops at a
-// record that does not decode and at the end of the ring's slot array (a
-// look never wraps), and returns how many it decoded and how many records
-// are in the log in all. Reader side (the backup's thread).
+// a debugger's look at what the backup will replay next: a rewound
+// reader's from its history up to the live position, then the ring's. It
+// stops at a record that does not decode and at the end of the ring's
+// slot array (a look never wraps), and returns how many it decoded and
+// how many records are in the ring (a rewound reader's history is not
+// counted). Reader side (the backup's thread).
 func (r *Reader) Ahead(dst []Record) (n int, inFlight uint64) {
 	inFlight = r.l.ring.Available()
 	if len(dst) == 0 {
 		return 0, inFlight
 	}
-	skip := 0
+	p := r.pos
 	if r.have {
-		skip = 1
+		p++
 	}
-	b, err := r.l.ring.Peek(len(dst) + skip)
+	for ; p < r.live && n < len(dst); p++ {
+		if !r.hist.Record(p, &dst[n]) {
+			return n, inFlight
+		}
+		n++
+	}
+	if n == len(dst) {
+		return n, inFlight
+	}
+	skip := 0
+	if r.have && r.pos == r.live {
+		skip = 1 // the held record is the ring's first
+	}
+	b, err := r.l.ring.Peek(len(dst) - n + skip)
 	if err != nil {
-		return 0, inFlight
+		return n, inFlight
 	}
 	for i := skip; (i+1)*RecordSize <= len(b) && n < len(dst); i++ {
 		if !Check(b[i*RecordSize:], &dst[n]) {
