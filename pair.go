@@ -164,6 +164,22 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 		c.Debug.Start = true
 	}
 	_, p.gdbTrace = opts["gdbtrace"]
+	if s, ok := opts["snapshots"]; ok {
+		if s == "off" {
+			c.Snapshots.Off = true
+		} else if d, e := time.ParseDuration(s); e == nil && d > 0 {
+			c.Snapshots.Every = d
+		} else {
+			fail("snapshots=%s: want snapshots=off or the time between the backup's snapshots (snapshots=500ms)", s)
+		}
+	}
+	if s, ok := opts["snapmem"]; ok {
+		n, ok2 := parseMiB(s)
+		if !ok2 {
+			fail("snapmem=%s: want a size for the snapshots' undo pages (snapmem=32M)", s)
+		}
+		c.Snapshots.Pool = n
+	}
 	if s, ok := opts["stopafter"]; ok {
 		d, e := time.ParseDuration(s)
 		if e != nil || d <= 0 {
@@ -264,6 +280,7 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	}
 	fmt.Printf("hv: primary on CPU%d (RAM at %#x), backup on CPU%d (RAM at %#x), lag %s, log of %d records, digests every %d landmarks, RTC %s\n",
 		c.PrimaryCPU, c.Memory.Base, c.BackupCPU, c.Memory.Base+c.Memory.Size/2, lagDesc, pair.Log.Capacity(), c.Verify, rtc)
+	fmt.Printf("hv: snapshots of the backup: %s\n", pair.SnapWhy)
 	if p.gdbLine != "" {
 		fmt.Printf("hv: debugger: the backup's gdb stub serves COM2; on a primary failure the backup does %v; console monitor: Ctrl-A h\n", c.Debug.OnFail)
 	} else {
@@ -484,4 +501,22 @@ func printLoaded(r image.Report) {
 	for _, n := range r.Notes {
 		fmt.Printf("hv: guest: note: %s\n", n)
 	}
+}
+
+// parseMiB reads a size in bytes with an optional K, M or G suffix.
+func parseMiB(s string) (uint64, bool) {
+	mult := uint64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return n * mult, true
 }

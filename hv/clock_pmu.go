@@ -122,8 +122,8 @@ func (c *branchCounter) arm(v *VM, ticks, progress, stop uint64) uint32 {
 // holds it, so Head returns it at once). Only a replayer has stops.
 func stopRIP(v *VM) (uint64, bool) {
 	if v.dbg != nil {
-		if rip, ok := v.dbg.stopRIP(v); ok {
-			return rip, true
+		if rip, ok, mine := v.dbg.stopRIP(v); mine {
+			return rip, ok
 		}
 	}
 	p, ok := v.in.(*replayer)

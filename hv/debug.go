@@ -104,10 +104,11 @@ type DebugConfig struct {
 type runMode uint8
 
 const (
-	runFree runMode = iota // replay on: stop only when asked, or at a primary's failure
-	runCont                // stop at a breakpoint, a watchpoint, or just before the primary's failure
-	runStep                // stop after one instruction or event
-	runTo                  // stop at d.target
+	runFree    runMode = iota // replay on: stop only when asked, or at a primary's failure
+	runCont                   // stop at a breakpoint, a watchpoint, or just before the primary's failure
+	runStep                   // stop after one instruction or event
+	runTo                     // stop at d.target
+	runCollect                // run to d.target, noting the last breakpoint or watchpoint hit (reverse continue)
 )
 
 // breakpoint is one of the debugger's breakpoints or watchpoints.
@@ -182,8 +183,14 @@ type debugger struct {
 		dr         [4]uint64
 		dr7, excep uint64
 	}
-	hit     breakpoint // the breakpoint or watchpoint the last exit hit (pointer-free: set in the vCPU loop)
-	hitOn   bool
+	hit   breakpoint // the breakpoint or watchpoint the last exit hit (pointer-free: set in the vCPU loop)
+	hitOn bool
+	// runCollect's finding: the last hit, where it stopped the guest.
+	collected struct {
+		pt point
+		bp breakpoint
+		on bool
+	}
 	trapped bool // the last exit was a #DB of the armed breakpoints
 	// byFrontend: the run was a frontend's (not onfail's): it stops at
 	// its target whatever the configuration.
@@ -200,6 +207,9 @@ type debugger struct {
 		steps, stepTSC, stepExits                      uint64
 		runs, runTSC, runGuest, runExits               uint64
 		bpRuns, bpTSC, bpGuest, bpExits, bpArmed, hits uint64
+		reverse, reverseRuns, reverseSteps             uint64
+		replayed                                       [64]uint64 // guest progress replayed by the last reverse commands, a ring
+		nreplayed                                      int
 	}
 }
 
@@ -329,6 +339,9 @@ func (d *debugger) setMode(v *VM, how resumeHow) {
 	switch how.mode {
 	case runTo:
 		d.target, d.haveTarget, d.targetWhy = how.target, true, how.why
+	case runCollect:
+		d.target, d.haveTarget, d.targetWhy = how.target, true, how.why
+		d.collected.on = false
 	case runCont:
 		if f := d.failure; f != nil && !d.past(v, f.Before()) && !d.at(v, f.Before()) {
 			d.target, d.haveTarget, d.targetWhy = f.Before(), true, d.failureWhy()
@@ -463,7 +476,7 @@ func (d *debugger) eventful(v *VM) bool {
 		d.failure == nil && d.fail.load() != nil ||
 		d.stopReq.Load() || d.hitOn ||
 		d.stepping && (v.tf.done || v.total+v.count != d.stepFrom.progress || v.end.cause != causeNone) ||
-		d.haveTarget && (d.mode == runTo || d.mode == runCont) && (d.at(v, d.target) || d.past(v, d.target))
+		d.haveTarget && d.targeted() && (d.at(v, d.target) || d.past(v, d.target))
 }
 
 // event parks the vCPU for as long as why says it must stop here
@@ -502,6 +515,13 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 	if d.stopReq.Load() {
 		return gdb.StopEvent{Reason: gdb.StopInterrupt}, true
 	}
+	if d.hitOn && d.mode == runCollect {
+		// Noted, not a stop: the run goes on (past the breakpoint first,
+		// as a continue from it would).
+		d.hitOn = false
+		d.collected.pt, d.collected.bp, d.collected.on = v.point(), d.hit, true
+		d.stepOver = d.hit.access() == step.Exec
+	}
 	if d.hitOn {
 		d.hitOn = false
 		return d.hit.stopEvent(), true
@@ -519,20 +539,25 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 		}
 		return ev, true
 	}
-	if d.haveTarget && (d.mode == runTo || d.mode == runCont) {
+	if d.haveTarget && d.targeted() {
 		switch {
 		case d.at(v, d.target):
 			d.haveTarget = false
 			return d.arrived(v)
 		case d.past(v, d.target):
 			d.haveTarget = false
-			if d.mode == runTo {
+			if d.mode != runCont {
 				return gdb.StopEvent{Reason: gdb.StopInterrupt,
 					Message: fmt.Sprintf("hindsight: the backup passed %s without stopping there: it is at %s", d.targetWhy, v.whereLine())}, true
 			}
 		}
 	}
 	return gdb.StopEvent{}, false
+}
+
+// targeted reports whether the run mode stops at d.target.
+func (d *debugger) targeted() bool {
+	return d.mode == runTo || d.mode == runCont || d.mode == runCollect
 }
 
 // past reports whether the backup is beyond position l.
@@ -616,20 +641,23 @@ func (d *debugger) limit(v *VM, stop uint64) uint64 {
 	return stop
 }
 
-// stopRIP is the RIP of the debugger's target when limit chose it.
-func (d *debugger) stopRIP(v *VM) (uint64, bool) {
-	if !d.haveTarget || d.target.Seq != v.seq || d.target.Count <= v.count {
-		return 0, false
+// stopRIP is the RIP of the debugger's target when limit chose it as the
+// clock's stop (mine), if known (ok): a run to an instruction count
+// within a landmark must not borrow the RIP of the log's next record,
+// which stands elsewhere.
+func (d *debugger) stopRIP(v *VM) (rip uint64, ok, mine bool) {
+	if d.stepping || !d.haveTarget || d.target.Seq != v.seq || d.target.Count <= v.count {
+		return 0, false, false
 	}
-	if p, ok := v.in.(*replayer); ok {
+	if p, isRep := v.in.(*replayer); isRep {
 		if h, st, _ := p.rd.Head(p.now()); st == replay.Ready && h.Seq == v.seq && h.Count <= d.target.Count {
-			return 0, false // the log's stop comes first
+			return 0, false, false // the log's stop comes first
 		}
 	}
 	if d.failure != nil && d.target == d.failure.Before() {
-		return d.failure.State[replay.FinalRIP], true
+		return d.failure.State[replay.FinalRIP], true, true
 	}
-	return 0, false
+	return 0, false, true
 }
 
 // armEntry arms the coming entry as the run mode says (after the clock
@@ -638,7 +666,7 @@ func (d *debugger) armEntry(v *VM) {
 	switch {
 	case d.stepping:
 		v.tf.arm(v)
-	case (d.mode == runCont || d.mode == runTo) && d.nbreaks > 0:
+	case d.mode != runFree && d.mode != runStep && d.nbreaks > 0:
 		d.armBreaks(v)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -45,7 +46,7 @@ var errReplaying = errors.New("the backup replays the primary's log: a change to
 func (t *BackupTarget) Writable() error                                  { return errReplaying }
 func (t *BackupTarget) SetRegisters(r *gdb.Registers) error              { return errReplaying }
 func (t *BackupTarget) WriteMemory(addr uint64, src []byte) (int, error) { return 0, errReplaying }
-func (t *BackupTarget) CanReverse() bool                                 { return false }
+func (t *BackupTarget) CanReverse() bool                                 { return t.v.errNoReverse() == nil }
 
 func (t *BackupTarget) ReadMemory(addr uint64, dst []byte) (int, error) {
 	var n int
@@ -57,15 +58,19 @@ func (t *BackupTarget) ReadMemory(addr uint64, dst []byte) (int, error) {
 }
 
 func (t *BackupTarget) Resume(ctx context.Context, mode gdb.ResumeMode) gdb.StopEvent {
-	how := resumeHow{mode: runCont}
-	if mode == gdb.Step {
-		how.mode = runStep
-	}
 	if ctx.Err() != nil {
 		ev, _ := t.v.dbg.Stop(nil)
 		return ev
 	}
-	return t.v.dbg.Resume(how, ctx.Done())
+	switch mode {
+	case gdb.ReverseStep:
+		return t.v.dbg.reverseStep(ctx.Done())
+	case gdb.ReverseContinue:
+		return t.v.dbg.reverseContinue(ctx.Done())
+	case gdb.Step:
+		return t.v.dbg.Resume(resumeHow{mode: runStep}, ctx.Done())
+	}
+	return t.v.dbg.Resume(resumeHow{mode: runCont}, ctx.Done())
 }
 
 func (t *BackupTarget) SetBreakpoint(kind gdb.BreakKind, addr, length uint64, insert bool) error {
@@ -484,5 +489,20 @@ func (d *debugger) statsReport(v *VM) string {
 		s.runs, s.runGuest, v.unit(), s.runTSC, ratio(s.runTSC, s.runGuest), v.unit(), s.runExits)
 	fmt.Fprintf(&b, "runs with breakpoints or watchpoints: %d, %d guest %s in %d vCPU ticks (%s per guest %s), %d exits, %d entries armed, %d hits\n",
 		s.bpRuns, s.bpGuest, v.unit(), s.bpTSC, ratio(s.bpTSC, s.bpGuest), v.unit(), s.bpExits, s.bpArmed, s.hits)
+	if s.reverse > 0 {
+		n := min(s.nreplayed, len(s.replayed))
+		last := slices.Clone(s.replayed[:n])
+		slices.Sort(last)
+		fmt.Fprintf(&b, "reverse commands: %d, %d runs from snapshots, %d counting steps; guest %s replayed per command (last %d): median %d, worst %d\n",
+			s.reverse, s.reverseRuns, s.reverseSteps, v.unit(), n, last[n/2], last[n-1])
+	}
+	if sn := v.snaps; sn != nil {
+		st := &sn.stats
+		fmt.Fprintf(&b, "snapshots: %d kept of %d taken (%d full copies, %d thinned, %d dropped), %d pages copied (most at once %d), %d vCPU ticks per snapshot; %d restores, %d pages, %d vCPU ticks each\n",
+			sn.n, st.Taken, st.Full, st.Thinned, st.Dropped, st.PagesCopied, st.MaxPages, per(st.Ticks, st.Taken), st.Restores, st.PagesRestored, per(st.RestoreTicks, st.Restores))
+		if sn.n > 0 {
+			fmt.Fprintf(&b, "snapshots span %v to %v; log history: records %d to %d\n", sn.list[0].pt, sn.list[sn.n-1].pt, sn.hist.Oldest(), sn.hist.End())
+		}
+	}
 	return b.String()
 }

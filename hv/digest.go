@@ -108,6 +108,9 @@ type memDigest struct {
 	leaves []*uint64 // EPT leaf entry of each page; nil: no dirty flags
 	pages  []uint64  // each page's hash, mixed with its number
 	sum    uint64
+	// track, if set, collects the pages found written (a backup's
+	// snapshots: the pages that may differ from their shadow).
+	track []uint64
 	// Last digest's work, for the benchmark.
 	Rehashed uint64
 }
@@ -144,6 +147,9 @@ func (d *memDigest) digest(eptp uint64) uint64 {
 			*e &^= ept.Dirty
 			cleared = true
 			d.rehash(i)
+			if d.track != nil {
+				d.track[i/64] |= 1 << (i % 64)
+			}
 		}
 	}
 	if cleared {

@@ -42,7 +42,23 @@ type PairConfig struct {
 	Debug                 DebugConfig   // how the backup is debugged (debug.go); Debug.Wait is set from GDB
 	GDB                   io.ReadWriter // the line a gdb stub serves for the backup (COM2), or nil
 	GDBTrace              io.Writer     // the stub's packet trace (gdbtrace), or nil
+	Snapshots             SnapConfig    // the backup's snapshots (snapshot.go)
 }
+
+// SnapConfig says how a backup takes snapshots.
+type SnapConfig struct {
+	Off     bool
+	Every   time.Duration // between snapshots; 0: DefaultSnapEvery
+	Pool    uint64        // bytes of undo pages; 0: half the guest's RAM
+	History int           // log records kept for them; 0: DefaultHistory
+}
+
+// DefaultSnapEvery spaces snapshots as rr spaces its checkpoints.
+const DefaultSnapEvery = 500 * time.Millisecond
+
+// DefaultHistory is the log records a backup keeps for its snapshots
+// (8 MiB: a minute of the test guest's records, four of Linux's boot).
+const DefaultHistory = 1 << 17
 
 // DefaultRing is the smallest log a pair gets unless told otherwise.
 const DefaultRing = 1 << 16
@@ -60,6 +76,7 @@ type Pair struct {
 	Clock           ClockKind
 	ClockWhy        string // why this clock runs, for the console
 	Probes          [2]ClockProbe
+	SnapWhy         string // the backup's snapshots, or why it takes none, for the console
 }
 
 // NewPair checks the configuration, proves the clock on both CPUs, and
@@ -118,6 +135,7 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	if dc.Start && !dc.Wait {
 		return nil, errors.New("hv: debug=start stops the backup for a debugger, and none can attach: boot with gdb=com2 too")
 	}
+	p.SnapWhy = p.Backup.enableSnapshots(cfg.Snapshots)
 	d := newDebugger(dc, &p.fail)
 	d.rep = p.rep
 	p.Backup.dbg = d

@@ -106,8 +106,9 @@ type VM struct {
 	total, before uint64
 	lastSync      bool
 
-	tf  tfStep    // the single step armed for this entry, if any (tfstep.go)
-	dbg *debugger // a backup's debugger (debug.go); nil for other VMs
+	tf    tfStep     // the single step armed for this entry, if any (tfstep.go)
+	dbg   *debugger  // a backup's debugger (debug.go); nil for other VMs
+	snaps *snapStore // a backup's snapshots (snapshot.go), or nil
 	// A backup's, at each entry before the hypervisor arms anything: the
 	// guest's own DR7 and RFLAGS.TF; and at the exit, the guest's own
 	// debug conditions the hypervisor's interception caught, to reflect.
@@ -320,6 +321,9 @@ func (v *VM) loop() {
 		// entry (a frontend, a stop asked for, a step or target); while
 		// it has none the backup runs as fast as a VM without one.
 		hooked := false
+		if s := v.snaps; s != nil && s.due(v) {
+			s.take(v)
+		}
 		if d := v.dbg; d != nil {
 			if d.attention.Load() {
 				d.boundary(v)

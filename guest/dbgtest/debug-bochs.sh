@@ -13,6 +13,11 @@
 #           steps, runs to just before the failure ("monitor failure": the
 #           registers must equal the primary's final ones), walks into the
 #           crash, detaches. Replay stays exact: verdict IDENTICAL.
+#   reverse the same crash; gdb breaks in the tick handler, goes back over
+#           the interrupt's delivery, records 12 forward steps and
+#           reverse-steps them: every register must equal the recorded
+#           ones; reverse-continue returns to the previous breakpoint hit,
+#           and without breakpoints to the oldest snapshot.
 #   flags   debug=start; gdb steps over PUSHF, INT 0x80, INT3, UD2, SYSCALL
 #           and the guest's own single steps: the guest must count no bad
 #           flag (and the backup's output equal the primary's).
@@ -98,6 +103,17 @@ crash() {
 		"hv: backup: stopped where it stands; waiting for a debugger" "hv: verdict: IDENTICAL"
 }
 
+reverse() {
+	start reverse "waiting for a debugger" "rounds=200000 crash=triple" "lag=500ms verify=50" || return
+	gdbrun reverse guest/dbgtest/reverse.gdb 600
+	finish reverse
+	expect "$out/reverse.out" "REVERSE at the tick stub" "REVERSE forward steps cross the interrupt delivery at step \[[0-9]" \
+		"REVERSE 12 reverse steps, 0 mismatches" "REVERSE-CONTINUE back at the first hit" "No more reverse-execution history" \
+		"MEASURE reverse-stepi" "reverse commands: "
+	if grep -q "REVERSE FAIL\|REVERSE MISMATCH\|REVERSE-CONTINUE MISMATCH" "$out/reverse.out"; then bad "reverse: see $out/reverse.out"; fi
+	expect "$out/reverse.log" "hv: snapshots of the backup: every" "hv: verdict: IDENTICAL"
+}
+
 flags() {
 	start flags "stopped before its first instruction" "flags" "debug=start verify=20" || return
 	gdbrun flags guest/dbgtest/flags.gdb
@@ -167,7 +183,7 @@ console() {
 		"hv: monitor: the backup replays on" "hv: verdict: IDENTICAL"
 }
 
-for s in ${DEBUG_SCENARIOS:-crash flags null console linux}; do
+for s in ${DEBUG_SCENARIOS:-crash reverse flags null console linux}; do
 	echo "debug-bochs.sh: scenario $s"
 	$s
 done

@@ -182,6 +182,32 @@ func (pc *PC) sync() {
 	}
 }
 
+// State is the complete device state of a PC, everything Digest covers,
+// as one plain value: snapshots copy it whole, and a capture file carries
+// its raw bytes (StateVersion names their layout).
+type State struct {
+	PIC   PIC
+	_     [4]byte // PIT's alignment, spelled out: no byte of State is left unwritten
+	PIT   PIT
+	UART  UART
+	RTC   RTC
+	Lines pcLines
+}
+
+// StateVersion changes whenever the layout of State does, so that a
+// capture made by another build is refused rather than misread.
+const StateVersion = 1
+
+// Save copies the device state into s.
+func (pc *PC) Save(s *State) {
+	s.PIC, s.PIT, s.UART, s.RTC, s.Lines = pc.PIC, pc.PIT, pc.UART, pc.RTC, pc.lines
+}
+
+// Load replaces the device state by s (the Bus keeps its wiring).
+func (pc *PC) Load(s *State) {
+	pc.PIC, pc.PIT, pc.UART, pc.RTC, pc.lines = s.PIC, s.PIT, s.UART, s.RTC, s.Lines
+}
+
 // fnvPrime is the 64-bit FNV prime.
 const fnvPrime = 0x100000001b3
 
