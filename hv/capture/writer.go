@@ -150,6 +150,9 @@ func (w *Writer) State(state []byte) error {
 	if w.stage != stageNew {
 		return w.usage("State called twice, or after the memory")
 	}
+	if len(state) > MaxStateBytes {
+		return w.usage("%d bytes of machine state, at most %d", len(state), MaxStateBytes)
+	}
 	w.h.StateBytes = uint64(len(state))
 	w.h.encode(w.buf[:HeaderSize])
 	if err := w.write(w.buf[:HeaderSize]); err != nil {
