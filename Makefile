@@ -38,12 +38,15 @@ iso: $(ISO)
 
 # Main job: boot the image in Bochs with two CPUs (VT-x available): the
 # test guest, or a kernel of your own as primary and lagging backup:
-#   make run [GUEST=FILE [GUESTARGS="..."] [INITRD=FILE] [GUESTMEM=256M]] [INPUT=FILE] [GDBPORT=N] [EXTRA="options"]
+#   make run [GUEST=FILE [GUESTARGS="..."] [INITRD=FILE] [GUESTMEM=256M]] [INPUT=FILE] [GDBPORT=N] [CAPTURE=FILE] [EXTRA="options"]
 # What you type goes to the guest's console (the primary's; the backup
 # replays it); INPUT types a file instead, once the guest is up. The
 # image's exit status is the pair's verdict (0 identical, 10 diverged, 11
 # failed, 12 replica lost). GDBPORT serves the backup's gdb stub (gdb=com2)
 # on localhost:N: "target remote localhost:N" (README, "Debugging the backup").
+# CAPTURE saves the capture of a primary failure (capture=com3, received
+# by tools/capsave) into FILE on the host; "go run ./tools/hlog FILE"
+# reads it.
 GUESTMEM   ?= 256M
 RUNTIMEOUT ?= 3600
 ifdef GUEST
@@ -54,8 +57,8 @@ RUNCMD  := guestmem=64M iterations=4000000 lag=500ms status=500ms
 endif
 CMDLINE ?= $(RUNCMD)
 run: $(IMG)
-	tools/emu/run-bochs.sh -img $(IMG) -timeout $(RUNTIMEOUT) -cmdline "$(CMDLINE) $(if $(GDBPORT),gdb=com2) $(EXTRA)" $(RUNMODS) -show -interactive \
-		$(if $(INPUT),-input $(INPUT)) $(if $(GDBPORT),-gdbport $(GDBPORT))
+	tools/emu/run-bochs.sh -img $(IMG) -timeout $(RUNTIMEOUT) -cmdline "$(CMDLINE) $(if $(GDBPORT),gdb=com2) $(if $(CAPTURE),capture=com3) $(EXTRA)" $(RUNMODS) -show -interactive \
+		$(if $(INPUT),-input $(INPUT)) $(if $(GDBPORT),-gdbport $(GDBPORT)) $(if $(CAPTURE),-capture $(CAPTURE))
 
 # The Linux guest (guest/linux, built by make linux) to its shell.
 run-linux: $(IMG) linux

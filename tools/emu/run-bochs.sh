@@ -4,6 +4,7 @@
 # hard timeout; judge the run by markers in the serial log.
 #   run-bochs.sh -img IMG [-cpus N] [-timeout S] [-cmdline "..."] [-expect MARKER]... [-status N]
 #                [-log FILE] [-show] [-interactive] [-input FILE [-after MARKER]] [-module "FILE [ARGS]"]... [-gdbport N]
+#                [-capture FILE]
 # -expect may be repeated; every marker must appear. The image reports its
 # exit status on the console ("boot: exit status N"; Bochs' own status says
 # nothing): with -expect or -status the run passes only if it is N (default
@@ -22,8 +23,15 @@
 # there with gdb=com2): Bochs connects out to tools/gdbrelay, which lets
 # debuggers connect and leave at any time (Bochs' own socket-server mode
 # would hold the whole emulator until one connects).
+# -capture FILE puts COM3 on a loopback TCP connection to tools/capsave
+# (the image writes its failure captures there with capture=com3), which
+# saves the first capture to FILE, later ones to FILE.2, FILE.3, ..., a
+# corrupt or truncated one to FILE.partial (FILE.N.partial), and prints a
+# line for each; the script waits for capsave after Bochs ends, so FILE is
+# complete (or absent) when it returns. capsave's verdict does not change
+# the script's exit status.
 set -u
-img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 interactive=0 input="" after="" megs=512 want_status= gdbport=
+img=build/hindsight.img cpus=2 timeout=300 cmdline="" log="" show=0 interactive=0 input="" after="" megs=512 want_status= gdbport= capfile=
 expects=()
 modules=()
 while [ $# -gt 0 ]; do
@@ -42,6 +50,7 @@ while [ $# -gt 0 ]; do
 	-interactive) interactive=1 ;;
 	-module) modules+=("$2"); shift ;;
 	-gdbport) gdbport=$2; shift ;;
+	-capture) capfile=$2; shift ;;
 	*) echo "run-bochs.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -100,6 +109,15 @@ if [ -n "$gdbport" ]; then
 	[ -s "$work/gdbport" ] || { echo "run-bochs.sh: gdbrelay did not start (port $gdbport taken?)" >&2; exit 1; }
 	com2="com2: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/gdbport")"
 fi
+com3=""
+if [ -n "$capfile" ]; then
+	go build -o "$work/capsave" ./tools/capsave || exit 1
+	"$work/capsave" -portfile "$work/capport" -timeout "${timeout}s" "$capfile" &
+	capsave=$!
+	for _ in $(seq 50); do [ -s "$work/capport" ] && break; sleep 0.1; done
+	[ -s "$work/capport" ] || { echo "run-bochs.sh: capsave did not start" >&2; exit 1; }
+	com3="com3: enabled=1, mode=socket-client, dev=localhost:$(cat "$work/capport")"
+fi
 cat >"$work/bochsrc" <<RC
 megs: $megs
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
@@ -109,6 +127,7 @@ ata0-master: type=cdrom, path=$work/boot.iso, status=inserted
 boot: cdrom
 $com1
 $com2
+$com3
 display_library: rfb, options="timeout=0"
 clock: sync=none, time0=946684800
 log: $work/bochs.out
@@ -128,6 +147,8 @@ wait $bochs
 status=$?
 [ -z "$input" ] && [ "$interactive" = 0 ] || wait "$feed"
 [ -z "$gdbport" ] || { kill "$relay" 2>/dev/null; wait "$relay" 2>/dev/null; }
+# capsave ends when Bochs closes COM3: wait, so the capture is on disk.
+[ -z "$capfile" ] || wait "$capsave"
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 [ "$show" = 1 ] || tr -d '\r' <"$log" | sed 's/^/  | /'
 echo
