@@ -97,11 +97,14 @@ func (r *recorder) poll(v *VM) bool {
 		r.log1(v, replay.KindDigest, cpu, ram, devs)
 		v.stats.Digests++
 	}
-	if !r.loggedHere(v) {
-		if v.count == 0 && v.seq-r.lastSeq >= progressEvery ||
-			v.count != 0 && r.now()-r.lastNs >= progressNs {
+	// A progress record, unless one was logged at this very stop (at a
+	// synchronous landmark seq-lastSeq >= progressEvery says so already).
+	if v.count == 0 {
+		if v.seq-r.lastSeq >= progressEvery {
 			r.log1(v, replay.KindProgress, r.now(), 0, 0)
 		}
+	} else if now := r.now(); now-r.lastNs >= progressNs && !r.loggedHere(v) {
+		r.log1(v, replay.KindProgress, now, 0, 0)
 	}
 	return r.nstaged > 0
 }
@@ -194,7 +197,8 @@ func (r *recorder) flush(v *VM, requested, delivered uint64) {
 	r.nstaged = 0
 }
 
-// write appends a record to the log. On a full log the primary waits for
+// write appends a record to the log, stamped with the time log1 took for
+// it (one clock read per record). On a full log the primary waits for
 // the backup (a stall); once the backup has stopped for good it goes on
 // unprotected, and says so once.
 func (r *recorder) write(v *VM, rec *replay.Record) {
@@ -208,7 +212,7 @@ func (r *recorder) write(v *VM, rec *replay.Record) {
 		}
 	}
 	for {
-		switch r.w.Write(rec, r.now()) {
+		switch r.w.Write(rec, r.lastNs) {
 		case replay.Written:
 			v.stats.Records++
 			return
@@ -271,7 +275,7 @@ func (r *recorder) corrupt(v *VM, rec *replay.Record) bool {
 	if r.hook.Fault == FaultCRC {
 		b[32] ^= 1 // a bit of Value: the CRC no longer matches
 	}
-	for r.w.WriteEncoded(b, r.now()) == replay.Full {
+	for r.w.WriteEncoded(b, r.lastNs) == replay.Full {
 		if r.waitForRoom(v) {
 			break
 		}

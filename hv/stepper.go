@@ -94,6 +94,9 @@ func (s *stepper) checkTrap(v *VM) {
 // disarm gives the guest back what apply took, after an exit; progress is
 // how far the guest got since the entry (instructions or branches).
 func (s *stepper) disarm(v *VM, progress uint64) {
+	if !v.clockArmed { // apply armed nothing (most entries): nothing to give back
+		return
+	}
 	p := s.plan
 	s.plan = pmu.Plan{}
 	v.clockArmed = false

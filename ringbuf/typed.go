@@ -99,6 +99,38 @@ func (t Typed[T]) Put(v *T) bool {
 	return true
 }
 
+// Next returns the slot the next record goes into, for the caller to
+// fill in place (Put copies from a buffer the caller has filled first),
+// or nil if the ring is full. The record is the consumer's only at
+// PublishStamp; until then Next returns the same slot. Producer side.
+func (t Typed[T]) Next() *T {
+	r := t.r
+	h := r.pHead
+	if h == r.pLimit {
+		if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; h == r.pLimit {
+			bump(r.pstall)
+			return nil
+		}
+	}
+	var zero T
+	return (*T)(unsafe.Add(r.slots, uintptr(h&r.mask)*unsafe.Sizeof(zero))) // unsafe: masked index, a whole slot of sizeof(T) bytes
+}
+
+// PublishStamp stamps the record filled in the slot Next returned and
+// publishes it (with anything Put before it). Call it only after Next
+// returned a slot; with the ring full it panics rather than publish the
+// oldest unread record's slot. Producer side.
+func (t Typed[T]) PublishStamp(stamp uint64) {
+	r := t.r
+	h := r.pHead
+	if h == r.pLimit {
+		panic(errNoSlot)
+	}
+	*(*uint64)(unsafe.Add(r.stamps, uintptr(h&r.mask)*8)) = stamp // unsafe: masked index, inside the stamp array
+	r.pHead = h + 1
+	atomic.StoreUint64(r.head, h+1) // release: slot and stamp before the index
+}
+
 // TryRead copies the oldest unread record into *v and releases its slot;
 // false if the ring is empty. Consumer side.
 func (t Typed[T]) TryRead(v *T) bool {

@@ -37,7 +37,17 @@ func TestTyped(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		e := event{Kind: uint32(i), CPU: 1, Branches: uint64(i) * 1000, RIP: 0xffff800000000000 + uint64(i), Value: ^uint64(i)}
 		r.SetStamp(uint64(i))
-		switch i % 3 {
+		switch i % 4 {
+		case 3:
+			s := w.Next()
+			if s == nil {
+				t.Fatal("Next")
+			}
+			*s = e
+			if c.Available() != 0 {
+				t.Fatal("record filled in place visible before PublishStamp")
+			}
+			w.PublishStamp(uint64(i))
 		case 0:
 			if !w.TryWrite(&e) {
 				t.Fatal("TryWrite")
@@ -76,9 +86,17 @@ func TestTyped(t *testing.T) {
 	for w.Put(&e) {
 		n++
 	}
-	if n != 8 || w.TryWrite(&e) || r.Stats().Stalls != 2 {
+	if n != 8 || w.TryWrite(&e) || w.Next() != nil || r.Stats().Stalls != 3 {
 		t.Fatalf("filled %d, stalls %d", n, r.Stats().Stalls)
 	}
+	func() {
+		defer func() {
+			if !errors.Is(recover().(error), ErrFull) {
+				t.Fatal("PublishStamp on a full ring did not panic with ErrFull")
+			}
+		}()
+		w.PublishStamp(0)
+	}()
 	r.Flush()
 	if c.InFlight() != 8 {
 		t.Fatal("in flight")
@@ -131,6 +149,12 @@ func TestTypedTransfer(t *testing.T) {
 			var ok bool
 			if i%4 == 0 {
 				ok = w.TryWrite(&e)
+			} else if i%8 == 5 {
+				if s := w.Next(); s != nil {
+					*s = e
+					w.PublishStamp(i)
+					ok = true
+				}
 			} else if ok = w.Put(&e); i%4 == 3 || !ok {
 				r.Flush()
 			}

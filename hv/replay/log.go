@@ -67,6 +67,9 @@ func NewLog(mem []byte, capacity int, lag Lag) (*Log, error) {
 	}
 	l := &Log{ring: ring, lag: lag}
 	l.w.l, l.r.l = l, l
+	if l.w.slots, err = ringbuf.As[[RecordSize]byte](ring); err != nil {
+		return nil, fmt.Errorf("replay: log: %w", err)
+	}
 	return l, nil
 }
 
@@ -117,33 +120,55 @@ const (
 // Writer is the primary's end of a Log.
 type Writer struct {
 	l       *Log
-	buf     [RecordSize]byte
-	waiting bool // the last Write returned Full
+	slots   ringbuf.Typed[[RecordSize]byte] // the ring's slots, written in place
+	waiting bool                            // the last Write returned Full
 }
 
-// Write encodes r and appends it, stamped. It never waits: on Full the
-// caller decides how to wait and calls it again. Does not allocate.
+// Write encodes r straight into the ring's next slot and publishes it,
+// stamped. It never waits: on Full the caller decides how to wait and
+// calls it again. Does not allocate.
 func (w *Writer) Write(r *Record, stamp uint64) WriteResult {
-	r.Encode(w.buf[:])
-	return w.WriteEncoded(&w.buf, stamp)
+	if w.l.readerClosed.Load() {
+		return w.drop()
+	}
+	s := w.slots.Next()
+	if s == nil {
+		return w.full()
+	}
+	w.waiting = false
+	r.Encode(s[:])
+	w.slots.PublishStamp(stamp)
+	return Written
 }
 
 // WriteEncoded appends an already encoded record as it is (the test hooks
 // that put malformed records in the log use it).
 func (w *Writer) WriteEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
-	l := w.l
-	if l.readerClosed.Load() {
-		w.waiting = false
-		l.dropped.Add(1)
-		return ReaderGone
+	if w.l.readerClosed.Load() {
+		return w.drop()
 	}
-	if l.ring.TryWriteStamp(b[:], stamp) {
-		w.waiting = false
-		return Written
+	s := w.slots.Next()
+	if s == nil {
+		return w.full()
 	}
+	w.waiting = false
+	copy(s[:], b[:])
+	w.slots.PublishStamp(stamp)
+	return Written
+}
+
+// drop counts a record written after the reader stopped.
+func (w *Writer) drop() WriteResult {
+	w.waiting = false
+	w.l.dropped.Add(1)
+	return ReaderGone
+}
+
+// full counts a stall, once per record that finds the ring full.
+func (w *Writer) full() WriteResult {
 	if !w.waiting {
 		w.waiting = true
-		l.stalls.Add(1)
+		w.l.stalls.Add(1)
 	}
 	return Full
 }
