@@ -13,7 +13,7 @@ GOENV := GOOS=linux GOARCH=amd64
 # Guest images build with their own rules, kept beside their sources.
 include $(wildcard guest/*/*.mk)
 
-.PHONY: all image iso run run-linux test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs mbtest-bochs linux-bochs soak-replay bench-ring bench-boot bench-exit bench-replay bench-linux clean
+.PHONY: all image iso run replay run-linux test test-host test-machine selftest-qemu selftest-qemu-1 selftest-qemu-2 failtest-qemu selftest-bochs vmtest-bochs vmtest-qemu replay-bochs async-bochs mbtest-bochs linux-bochs soak-replay bench-ring bench-boot bench-exit bench-replay bench-linux clean
 
 all: image
 
@@ -59,6 +59,19 @@ CMDLINE ?= $(RUNCMD)
 run: $(IMG)
 	tools/emu/run-bochs.sh -img $(IMG) -timeout $(RUNTIMEOUT) -cmdline "$(CMDLINE) $(if $(GDBPORT),gdb=com2) $(if $(CAPTURE),capture=com3) $(EXTRA)" $(RUNMODS) -show -interactive \
 		$(if $(INPUT),-input $(INPUT)) $(if $(GDBPORT),-gdbport $(GDBPORT)) $(if $(CAPTURE),-capture $(CAPTURE))
+
+# Offline replay of a capture file (make run CAPTURE=FILE saved it): the
+# capture is the image's only module; the replay restores its snapshot,
+# replays its log to just before the captured failure, waits there for gdb
+# with GDBPORT (forward and reverse execution), and goes on into the
+# failure. The exit status is the verdict (0: the same failure, every
+# digest matching). REPLAYMEM must hold the capture's guest RAM.
+#   make replay CAPTURE=FILE [GDBPORT=N] [REPLAYMEM=160M] [EXTRA="options"]
+REPLAYMEM ?= 160M
+replay: $(IMG)
+	@test -n "$(CAPTURE)" && test -r "$(CAPTURE)" || { echo "make replay: CAPTURE=FILE names the capture file to replay (make run CAPTURE=FILE saves one)" >&2; exit 2; }
+	tools/emu/run-bochs.sh -img $(IMG) -timeout $(RUNTIMEOUT) -megs 1024 -module "$(CAPTURE)" -show -interactive \
+		-cmdline "guestmem=$(REPLAYMEM) replay=$(notdir $(CAPTURE)) $(if $(GDBPORT),gdb=com2) $(EXTRA)" $(if $(GDBPORT),-gdbport $(GDBPORT))
 
 # The Linux guest (guest/linux, built by make linux) to its shell.
 run-linux: $(IMG) linux

@@ -73,6 +73,9 @@ func run(opts map[string]string) int {
 	}
 	fmt.Printf("hv: VT-x: %s\n", m.Features())
 	mem := boot.GuestMemory()
+	if hasOpt(opts, "replay") {
+		return runOffline(m, opts)
+	}
 	if boot.NumCPU() < 2 {
 		fmt.Println("hv: one CPU: hindsight needs two (primary and backup)")
 		return 1

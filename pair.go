@@ -31,6 +31,7 @@ type pairOptions struct {
 	realRTC   bool
 	corrupt   string // the corrupt= option as given, for the summary
 	gdbLine   string // gdb=: the serial line the backup's gdb stub serves ("com2"), or ""
+	capLine   string // capture=: the serial line capture files go out on ("com3"), or ""
 	gdbTrace  bool   // gdbtrace: the stub's packets on the console
 }
 
@@ -173,9 +174,15 @@ func parsePairOptions(opts map[string]string) (pairOptions, error) {
 			fail("snapshots=%s: want snapshots=off or the time between the backup's snapshots (snapshots=500ms)", s)
 		}
 	}
+	if s, ok := opts["capture"]; ok {
+		if s != "com3" {
+			fail("capture=%s: want capture=com3 (capture files go out on the third serial port)", s)
+		}
+		p.capLine = s
+	}
 	if s, ok := opts["snapmem"]; ok {
-		n, ok2 := parseMiB(s)
-		if !ok2 {
+		n, ok2 := boot.ParseSize(s)
+		if !ok2 || n == 0 {
 			fail("snapmem=%s: want a size for the snapshots' undo pages (snapmem=32M)", s)
 		}
 		c.Snapshots.Pool = n
@@ -258,6 +265,14 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 			c.GDBTrace = os.Stdout
 		}
 	}
+	if p.capLine != "" {
+		line, err := boot.OpenSerial(boot.COM3)
+		if err != nil {
+			printErr(fmt.Errorf("capture=%s: %w", p.capLine, err))
+			return 1
+		}
+		c.Capture = line
+	}
 	pair, err := m.NewPair(*c)
 	if err != nil {
 		printErr(err)
@@ -281,6 +296,9 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 	fmt.Printf("hv: primary on CPU%d (RAM at %#x), backup on CPU%d (RAM at %#x), lag %s, log of %d records, digests every %d landmarks, RTC %s\n",
 		c.PrimaryCPU, c.Memory.Base, c.BackupCPU, c.Memory.Base+c.Memory.Size/2, lagDesc, pair.Log.Capacity(), c.Verify, rtc)
 	fmt.Printf("hv: snapshots of the backup: %s\n", pair.SnapWhy)
+	if p.capLine != "" {
+		fmt.Println("hv: capture: the backup writes a capture file to COM3 when the primary fails (and on \"monitor capture\")")
+	}
 	if p.gdbLine != "" {
 		fmt.Printf("hv: debugger: the backup's gdb stub serves COM2; on a primary failure the backup does %v; console monitor: Ctrl-A h\n", c.Debug.OnFail)
 	} else {
@@ -501,22 +519,4 @@ func printLoaded(r image.Report) {
 	for _, n := range r.Notes {
 		fmt.Printf("hv: guest: note: %s\n", n)
 	}
-}
-
-// parseMiB reads a size in bytes with an optional K, M or G suffix.
-func parseMiB(s string) (uint64, bool) {
-	mult := uint64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult, s = 1<<10, strings.TrimSuffix(s, "K")
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, strings.TrimSuffix(s, "M")
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, strings.TrimSuffix(s, "G")
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 {
-		return 0, false
-	}
-	return n * mult, true
 }

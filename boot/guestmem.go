@@ -22,8 +22,11 @@ func cmdlineValue(key string) []byte {
 	return w[len(key)+1:]
 }
 
-// parseSize reads "64M", "1G", "4096K" or plain bytes; ok is false on
-// anything else.
+// ParseSize reads a size as the command line gives it: "64M", "1G",
+// "4096K" or plain bytes; ok is false on anything else.
+func ParseSize(s string) (uint64, bool) { return parseSize([]byte(s)) }
+
+// parseSize is ParseSize on the raw command line (before the heap).
 func parseSize(b []byte) (uint64, bool) {
 	if len(b) == 0 {
 		return 0, false

@@ -14,6 +14,9 @@ import (
 // COM2 is the second PC serial port's I/O base (IRQ 3).
 const COM2 = 0x2F8
 
+// COM3 is the third PC serial port's I/O base (capture files go out there).
+const COM3 = 0x3E8
+
 const (
 	uartSCR = 7 // scratch register: present on a 16450/16550 (a missing port reads all ones)
 
@@ -22,6 +25,8 @@ const (
 	// status reads.
 	serialSpin  = 20000
 	serialSleep = time.Millisecond
+
+	uartFIFO = 16 // the 16550's transmit FIFO
 )
 
 // Serial is a polled 16550 UART at 115200 baud, 8N1, FIFOs on.
@@ -76,14 +81,21 @@ func (s *Serial) Read(p []byte) (int, error) {
 
 // Write sends p, waiting for room in the transmitter as it goes.
 func (s *Serial) Write(p []byte) (int, error) {
-	for _, b := range p {
+	n := len(p)
+	for len(p) > 0 {
 		for i := 0; inb(s.base+uartLSR)&lsrTHRE == 0; i++ {
 			if i >= serialSpin {
 				time.Sleep(serialSleep)
 				i = 0
 			}
 		}
-		outb(s.base+uartTHR, b)
+		// THRE with FIFOs on: the transmit FIFO is empty and takes a
+		// whole FIFO's worth at once.
+		k := min(len(p), uartFIFO)
+		for _, b := range p[:k] {
+			outb(s.base+uartTHR, b)
+		}
+		p = p[k:]
 	}
-	return len(p), nil
+	return n, nil
 }

@@ -2,6 +2,7 @@ package hv
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,8 +144,9 @@ const maxBreaks = 4
 
 // debugger is a backup's (see the top of this file).
 type debugger struct {
-	cfg  DebugConfig
-	fail *failureBox
+	cfg     DebugConfig
+	fail    *failureBox
+	capture io.Writer // where capture files go (capture=com3), or nil
 
 	attention atomic.Bool // the vCPU loop looks at the debugger at its next boundary
 	stopReq   atomic.Bool // a frontend asks the backup to stop
@@ -172,8 +174,10 @@ type debugger struct {
 	breaks     [maxBreaks]breakpoint
 	nbreaks    int
 	stepOver   bool // continue: step the instruction at a breakpoint's own address first
-	stepFrom   struct{ seq, progress uint64 }
-	stepping   bool // this entry is a step
+	// ignoreBreaks: this run arms no breakpoint or watchpoint (resumeHow).
+	ignoreBreaks bool
+	stepFrom     struct{ seq, progress uint64 }
+	stepping     bool // this entry is a step
 	// Armed breakpoints for the entry: which slot holds which breakpoint,
 	// the slots' previous contents, DR7 and the exception bitmap before.
 	armed struct {
@@ -297,6 +301,9 @@ type resumeHow struct {
 	mode   runMode
 	target replay.Landmark // runTo
 	why    string          // runTo: what the target is, for the stop's message
+	// ignoreBreaks: a run to a position that breakpoints and watchpoints
+	// do not stop (reverse execution's runs from a snapshot).
+	ignoreBreaks bool
 }
 
 // Resume resumes a parked backup as how says and waits for it to park
@@ -335,7 +342,7 @@ func (d *debugger) Resume(how resumeHow, cancel <-chan struct{}) gdb.StopEvent {
 // setMode prepares a run (vCPU thread, parked).
 func (d *debugger) setMode(v *VM, how resumeHow) {
 	d.mode, d.haveTarget, d.targetWhy = how.mode, false, ""
-	d.stepOver = false
+	d.stepOver, d.ignoreBreaks = false, how.ignoreBreaks
 	switch how.mode {
 	case runTo:
 		d.target, d.haveTarget, d.targetWhy = how.target, true, how.why
@@ -519,7 +526,9 @@ func (d *debugger) why(v *VM) (gdb.StopEvent, bool) {
 		// Noted, not a stop: the run goes on (past the breakpoint first,
 		// as a continue from it would).
 		d.hitOn = false
-		d.collected.pt, d.collected.bp, d.collected.on = v.point(), d.hit, true
+		if !d.at(v, d.target) { // a hit at the target is the point the reverse continue started from
+			d.collected.pt, d.collected.bp, d.collected.on = v.point(), d.hit, true
+		}
 		d.stepOver = d.hit.access() == step.Exec
 	}
 	if d.hitOn {
@@ -573,6 +582,14 @@ func (d *debugger) at(v *VM, l replay.Landmark) bool {
 // onFailure handles the news of the primary's failure.
 func (d *debugger) onFailure(v *VM, f *Failure) (gdb.StopEvent, bool) {
 	v.console("the primary failed at landmark %v (%s); %s", f.At, f.Reason, d.distance(v, f))
+	if d.capture != nil {
+		s, err := d.captureNow(v, f)
+		if err != nil {
+			v.console("capture: %v", err)
+		} else {
+			v.console("%s", strings.TrimSuffix(s, "\n"))
+		}
+	}
 	switch d.cfg.OnFail {
 	case OnFailFollow:
 		return gdb.StopEvent{}, false
@@ -666,7 +683,7 @@ func (d *debugger) armEntry(v *VM) {
 	switch {
 	case d.stepping:
 		v.tf.arm(v)
-	case d.mode != runFree && d.mode != runStep && d.nbreaks > 0:
+	case d.mode != runFree && d.mode != runStep && d.nbreaks > 0 && !d.ignoreBreaks:
 		d.armBreaks(v)
 	}
 }

@@ -2,6 +2,7 @@ package hv
 
 import (
 	"fmt"
+	"unsafe"
 
 	"hindsight/hv/gdb"
 	"hindsight/hv/replay"
@@ -50,7 +51,16 @@ func (v *VM) point() point {
 	if ev&vmx.IntInfoValid == 0 {
 		ev = 0
 	}
-	return point{at: replay.Landmark{Seq: v.seq, Count: v.count, RIP: rip}, fp: v.fingerprint(), event: ev}
+	// The fingerprint of the registers as they are, RIP included: not the
+	// replayer's (fingerprint), which takes the last exit's RIP.
+	h := uint64(fnvOffset)
+	for _, x := range (*[15]uint64)(unsafe.Pointer(&v.regs.RAX)) {
+		h = mix(h, x)
+	}
+	rsp, _ := vmx.VMREAD(vmx.GuestRSP)
+	rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
+	fp := mix(mix(mix(h, rip), rsp), rflags&^rflagsRF)
+	return point{at: replay.Landmark{Seq: v.seq, Count: v.count, RIP: rip}, fp: fp, event: ev}
 }
 
 // atOrBefore reports whether landmark a does not come after b.
@@ -162,7 +172,7 @@ func (r *reverser) restore(j int) error {
 
 // runTo runs the backup forward to landmark l (it stands at or before l).
 func (r *reverser) runTo(l replay.Landmark) error {
-	ev := r.d.Resume(resumeHow{mode: runTo, target: l, why: fmt.Sprintf("landmark #%d+%d", l.Seq, l.Count)}, r.cancel)
+	ev := r.d.Resume(resumeHow{mode: runTo, target: l, why: fmt.Sprintf("landmark #%d+%d", l.Seq, l.Count), ignoreBreaks: true}, r.cancel)
 	if ev.Reason != gdb.StopStep {
 		return stopError(ev)
 	}

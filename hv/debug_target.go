@@ -173,7 +173,8 @@ const monitorHelp = `hindsight's monitor commands (the backup replica):
   log [N]           the next N records of the primary's log (default 8)
   disas [ADDR [N]]  disassemble N instructions (default 8) at ADDR (default RIP)
   phys ADDR [LEN]   guest-physical memory, in hex (LEN default 64, at most 4096)
-  stats             what steps and runs under the debugger cost the backup's vCPU
+  stats             what steps, runs, reverse commands and snapshots cost the backup's vCPU
+  capture           write a capture file now (the oldest snapshot and the log from there; capture=com3)
   help              this list
 After goto and failure gdb still shows the registers from before: type
 "maint flush register-cache" (or use "continue", which stops just before
@@ -238,6 +239,14 @@ func (d *debugger) command(cmd string, out io.Writer, console bool) error {
 			return errors.New("the primary has not failed (yet): nothing to run to")
 		}
 		return d.runTo(out, fl.Before(), "", true)
+	case "capture":
+		var s string
+		var cerr error
+		if err := d.Do(func(v *VM) { s, cerr = d.captureNow(v, d.fail.load()) }); err != nil {
+			return err
+		}
+		io.WriteString(out, s)
+		return cerr
 	case "stats":
 		var s string
 		err := d.Do(func(v *VM) { s = d.statsReport(v) })
@@ -498,8 +507,10 @@ func (d *debugger) statsReport(v *VM) string {
 	}
 	if sn := v.snaps; sn != nil {
 		st := &sn.stats
-		fmt.Fprintf(&b, "snapshots: %d kept of %d taken (%d full copies, %d thinned, %d dropped), %d pages copied (most at once %d), %d vCPU ticks per snapshot; %d restores, %d pages, %d vCPU ticks each\n",
-			sn.n, st.Taken, st.Full, st.Thinned, st.Dropped, st.PagesCopied, st.MaxPages, per(st.Ticks, st.Taken), st.Restores, st.PagesRestored, per(st.RestoreTicks, st.Restores))
+		incr := st.Taken - st.Full
+		fmt.Fprintf(&b, "snapshots: %d kept of %d taken (%d thinned, %d dropped); %d full copies of %d pages, %d vCPU ticks each; %d incremental, %d pages copied in all (most at once %d), %d vCPU ticks each\n",
+			sn.n, st.Taken, st.Thinned, st.Dropped, st.Full, len(sn.ram)/pageSize, per(st.FullTicks, st.Full), incr, st.PagesCopied-st.Full*uint64(len(sn.ram)/pageSize), st.MaxPages, per(st.Ticks, incr))
+		fmt.Fprintf(&b, "restores: %d, %d pages written, %d vCPU ticks each\n", st.Restores, st.PagesRestored, per(st.RestoreTicks, st.Restores))
 		if sn.n > 0 {
 			fmt.Fprintf(&b, "snapshots span %v to %v; log history: records %d to %d\n", sn.list[0].pt, sn.list[sn.n-1].pt, sn.hist.Oldest(), sn.hist.End())
 		}

@@ -43,6 +43,7 @@ type PairConfig struct {
 	GDB                   io.ReadWriter // the line a gdb stub serves for the backup (COM2), or nil
 	GDBTrace              io.Writer     // the stub's packet trace (gdbtrace), or nil
 	Snapshots             SnapConfig    // the backup's snapshots (snapshot.go)
+	Capture               io.Writer     // where the backup writes capture files (capture=com3), or nil
 }
 
 // SnapConfig says how a backup takes snapshots.
@@ -137,6 +138,7 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	}
 	p.SnapWhy = p.Backup.enableSnapshots(cfg.Snapshots)
 	d := newDebugger(dc, &p.fail)
+	d.capture = cfg.Capture
 	d.rep = p.rep
 	p.Backup.dbg = d
 	p.fail.notify = append(p.fail.notify, &d.attention)

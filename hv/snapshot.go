@@ -74,6 +74,7 @@ type vcpuState struct {
 
 	// The VM's own.
 	seq, count, total, before     uint64
+	exitRIP, exitLen              uint64 // the last exit's RIP and instruction length: the landmark's RIP
 	pollSeq, devicesChanged       uint64
 	outBytes, outHash             uint64
 	lastSync, irqWindow, injected bool
@@ -105,9 +106,12 @@ func (s *vcpuState) save(v *VM) {
 	}
 	v.pc.Save(&s.devs)
 	s.seq, s.count, s.total, s.before = v.seq, v.count, v.total, v.before
+	s.exitRIP, s.exitLen = v.regs.ExitRIP, v.regs.ExitInstrLen
 	s.pollSeq, s.devicesChanged = v.pollSeq, v.devicesChanged
 	s.lastSync, s.irqWindow, s.injected, s.inputsQuiet = v.lastSync, v.irqWindow, v.injected, v.inputsQuiet
-	s.outBytes, s.outHash, s.outN, s.outBuf = v.out.bytes, v.out.hash, uint16(v.out.n), v.out.buf
+	// The line being written, without the VM's tag: a replay restores it
+	// under its own.
+	s.outBytes, s.outHash, s.outN = v.out.bytes, v.out.hash, uint16(copy(s.outBuf[:], v.out.buf[v.out.start:v.out.n]))
 	s.records, s.digests, s.stops = v.stats.Records, v.stats.Digests, v.stats.Stops
 	if p, ok := v.in.(*replayer); ok {
 		s.logPos, s.primed, s.nfinal, s.final = p.rd.Pos(), p.primed, uint32(p.nfinal), p.final
@@ -141,13 +145,18 @@ func (s *vcpuState) load(v *VM) error {
 	v.lastSync, v.injected, v.inputsQuiet = s.lastSync, s.injected, s.inputsQuiet
 	v.irqWindow = !s.irqWindow
 	v.setIRQWindow(s.irqWindow) // writes the control
-	v.out.bytes, v.out.hash, v.out.n, v.out.buf = s.outBytes, s.outHash, int(s.outN), s.outBuf
+	v.out.bytes, v.out.hash = s.outBytes, s.outHash
+	v.out.n = v.out.start + copy(v.out.buf[v.out.start:], s.outBuf[:s.outN])
 	v.stats.Records, v.stats.Digests, v.stats.Stops = s.records, s.digests, s.stops
 	v.rearm = true
+	// The landmark's RIP (rip, fingerprint) is its exit's.
+	v.regs.ExitRIP, v.regs.ExitInstrLen = s.exitRIP, s.exitLen
 	v.published.seq.Store(v.seq)
 	if p, ok := v.in.(*replayer); ok {
-		if err := p.rd.Rewind(s.logPos); err != nil {
-			return err
+		if s.logPos != p.rd.Pos() {
+			if err := p.rd.Rewind(s.logPos); err != nil {
+				return err
+			}
 		}
 		p.primed, p.nfinal, p.final, p.check = s.primed, int(s.nfinal), s.final, false
 	}
@@ -254,7 +263,8 @@ type SnapStats struct {
 	Taken, Thinned, Dropped, Restores uint64
 	PagesCopied                       uint64 // pages copied into the shadow and pool by snapshots (two copies each but the first's)
 	PagesRestored                     uint64
-	Ticks, RestoreTicks               uint64 // TSC ticks of the vCPU thread spent taking and restoring
+	Ticks, RestoreTicks               uint64 // TSC ticks of the vCPU thread spent taking (but full copies) and restoring
+	FullTicks                         uint64 // TSC ticks the full copies took
 	MaxPages                          uint64 // most pages one snapshot copied
 	Full                              uint64 // snapshots that copied all of RAM (the first, and after a reset)
 }
@@ -321,13 +331,18 @@ func (s *snapStore) take(v *VM) {
 	t0 := boot.ThreadTSC()
 	v.mem.digest(v.eptp) // the pages written since the last look, into dirty
 	s.keepLog()
+	full := s.stats.Full
 	s.takeRAM()
 	s.list[s.n-1].st.save(v)
 	s.list[s.n-1].pt = v.point()
 	s.list[s.n-1].tsc = boot.TSC()
 	s.next = s.list[s.n-1].tsc + s.every
 	s.stats.Taken++
-	s.stats.Ticks += boot.ThreadTSC() - t0
+	if t := boot.ThreadTSC() - t0; s.stats.Full != full {
+		s.stats.FullTicks += t
+	} else {
+		s.stats.Ticks += t
+	}
 	s.hist.Pin(s.list[0].st.logPos)
 	s.hist.Trim(s.list[0].st.logPos)
 }

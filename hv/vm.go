@@ -47,6 +47,10 @@ type Config struct {
 	PanicEnds bool             // its guest ends (EndPanic) at the OUT that completes a console line "Kernel panic - not syncing"
 	Mark      string           // note when a line of the guest's output first contains this (Stats.Marked)
 
+	// Restore, if set, fills guest RAM instead of the loader (an offline
+	// replay: the RAM of a capture's snapshot).
+	Restore func(ram []byte) error
+
 	// Corrupt, if set, edits the guest state before the first entry: tests
 	// use it to check the reporting of invalid guest state.
 	Corrupt func(*vmx.GuestState)
@@ -118,6 +122,10 @@ type VM struct {
 	reflectICEBP bool
 
 	end endInfo // why the VM left Running (exit.go)
+
+	// startState, if set, is loaded before the first entry (an offline
+	// replay starts at a capture's snapshot).
+	startState *vcpuState
 
 	stopRequest atomic.Bool // Stop was called
 	published   struct {
@@ -236,7 +244,12 @@ func (m *Machine) NewVM(cfg Config) (*VM, error) {
 		return nil, err
 	}
 	v.eptp = uint64(p)
-	if v.entry, v.Loaded, err = image.Load(v.ram, cfg.Guest); err != nil {
+	if cfg.Restore != nil {
+		if err := cfg.Restore(v.ram); err != nil {
+			return nil, fmt.Errorf("hv: %s: %w", cfg.Name, err)
+		}
+		v.entry.Mode = image.Long64 // the snapshot's state replaces the loader's
+	} else if v.entry, v.Loaded, err = image.Load(v.ram, cfg.Guest); err != nil {
 		return nil, err
 	}
 	if err := v.mem.init(v.ram, v.ept, dirty); err != nil {
@@ -279,6 +292,8 @@ func (v *VM) Run() {
 	start := boot.ThreadTSC()
 	v.started = start
 	if err := v.prepare(); err != nil {
+		v.fail(err)
+	} else if err := v.restoreStart(); err != nil {
 		v.fail(err)
 	} else {
 		v.loop()

@@ -168,6 +168,21 @@ func (r *Ring) Peek(n int) ([]byte, error) {
 	return r.span(t, k), nil
 }
 
+// PeekAt returns the unread record i places after the oldest (0: the
+// one Peek would return first) without taking it, or false if fewer than
+// i+1 are unread. The bytes stay valid until that record is released.
+// Consumer side, for looking at what is still to come (a capture of the
+// log); does not allocate.
+func (r *Ring) PeekAt(i uint64) ([]byte, bool) {
+	if i >= r.avail() {
+		r.refreshHead()
+		if i >= r.avail() {
+			return nil, false
+		}
+	}
+	return r.span(r.cTail+i, 1)[:r.rsize], true
+}
+
 // Release hands the first n records of the last Peek back to the producer;
 // the rest stay peeked (they now start at the next record). Releasing more
 // than was peeked panics. Consumer side; does not allocate.

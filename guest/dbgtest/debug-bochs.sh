@@ -18,6 +18,18 @@
 #           reverse-steps them: every register must equal the recorded
 #           ones; reverse-continue returns to the previous breakpoint hit,
 #           and without breakpoints to the oldest snapshot.
+#   capture no gdb: the crash run with capture=com3; the backup writes a
+#           capture file (its oldest snapshot, the log to the failure) to
+#           COM3, tools/capsave saves it. hlog -stats and -timeline read
+#           it. A fresh boot replays it offline (replay=NAME): verdict
+#           IDENTICAL, the registers before the failure equal the
+#           primary's, the output's bytes and hash equal the capture
+#           run's, and its dbgtest console lines are the primary's from
+#           the snapshot on. Spoilt captures (capmangle.py: truncated,
+#           a bit flipped in LOG, another CPUID feature bit with the
+#           header CRC recomputed) and too little guest memory must be
+#           refused with a message naming the problem (exit status 1);
+#           hlog refuses the truncated and flipped ones too.
 #   flags   debug=start; gdb steps over PUSHF, INT 0x80, INT3, UD2, SYSCALL
 #           and the guest's own single steps: the guest must count no bad
 #           flag (and the backup's output equal the primary's).
@@ -114,6 +126,77 @@ reverse() {
 	expect "$out/reverse.log" "hv: snapshots of the backup: every" "hv: verdict: IDENTICAL"
 }
 
+# capture: the capture run, hlog, the offline replay, spoilt captures.
+capture() {
+	c=$out/capture
+	rm -f "$c".cap "$c".cap.* "$c".log "$c"-*.log "$c".out "$c"-*.cap
+	tools/emu/run-bochs.sh -img "$img" -timeout 400 -module "$elf rounds=200000 crash=triple" \
+		-cmdline "guestmem=64M guest=$(basename "$elf") capture=com3 lag=500ms verify=50" -capture "$c.cap" \
+		-log "$c.log" -expect "hv: verdict: IDENTICAL" >"$c.run" 2>&1 || bad "capture: run-bochs.sh failed (see $c.run)"
+	tail -3 "$c.run"
+	expect "$c.run" "^capsave: $c.cap: [0-9]* bytes, [0-9]* pages, [0-9]* records, failure: triple fault"
+	expect "$c.log" "hv: backup: capture: [0-9]* bytes written (snapshot at #0 .* log records) in [0-9]* TSC ticks" \
+		"hv: outputs match: [0-9]* bytes, hash 0x" "hv: verdict: IDENTICAL"
+	[ -s "$c.cap" ] || { bad "capture: no capture file $c.cap"; return; }
+	read -r size pages records < <(sed -n "s/^capsave: .*: \([0-9]*\) bytes, \([0-9]*\) pages, \([0-9]*\) records, .*/\1 \2 \3/p" "$c.run")
+	[ "${size:-}" = "$(stat -c %s "$c.cap")" ] || bad "capture: capsave says ${size:-no} bytes, $c.cap has $(stat -c %s "$c.cap")"
+	ticks=$(tr -d '\r' <"$c.log" | sed -n 's/^hv: backup: capture: .* in \([0-9]*\) TSC ticks$/\1/p')
+	want_out=$(tr -d '\r' <"$c.log" | sed -n 's/^hv: outputs match: \([0-9]* bytes, hash 0x[0-9a-f]*\)$/\1/p')
+	python3 guest/dbgtest/capmangle.py check "$c.cap" || bad "capture: capmangle.py check failed"
+
+	# hlog reads it.
+	go run ./tools/hlog -stats "$c.cap" >"$c-stats.txt" 2>&1 || bad "capture: hlog -stats failed (see $c-stats.txt)"
+	go run ./tools/hlog -timeline "$c.cap" >"$c-timeline.txt" 2>&1 || bad "capture: hlog -timeline failed (see $c-timeline.txt)"
+	expect "$c-stats.txt" ": ${records:-?} records" "by kind:" "interrupts delivered: vector 0x20"
+	expect "$c-timeline.txt" "END .*the guest ended: triple fault"
+	[ "$(grep -c '^ *[0-9]*  #' "$c-timeline.txt")" = "${records:-?}" ] || bad "capture: the timeline does not have ${records:-?} records (see $c-timeline.txt)"
+
+	# The offline replay, in a fresh boot, with the capture as its only module.
+	tools/emu/run-bochs.sh -img "$img" -timeout 300 -megs 1024 -module "$c.cap" -cmdline "guestmem=160M replay=capture.cap" \
+		-log "$c-replay.log" -expect "hv: verdict: IDENTICAL" >"$c-replay.run" 2>&1 || bad "capture: the replay failed (see $c-replay.run)"
+	tail -1 "$c-replay.run"
+	expect "$c-replay.log" "hv: offline replay of capture.cap" \
+		"hv: replay: at the instruction before the primary's failure .*: all 23 registers equal the primary's final ones" \
+		"hv: replay output: [0-9]* bytes since the start, hash 0x" "hv: verdict: IDENTICAL"
+	got_out=$(tr -d '\r' <"$c-replay.log" | sed -n 's/^hv: replay output: \([0-9]* bytes\) since the start, \(hash 0x[0-9a-f]*\)$/\1, \2/p')
+	[ -n "$want_out" ] && [ "$got_out" = "$want_out" ] ||
+		bad "capture: the replay's output is \"$got_out\", the capture run's \"$want_out\""
+	# Its console lines: the primary's from the snapshot on (a suffix of them).
+	tr -d '\r' <"$c.log" | sed -n 's/^primary| \(dbgtest: .*\)/\1/p' >"$c-primary.txt"
+	tr -d '\r' <"$c-replay.log" | sed -n 's/^replay| \(dbgtest: .*\)/\1/p' >"$c-replay.txt"
+	n=$(wc -l <"$c-replay.txt")
+	if [ "$n" = 0 ] || ! tail -n "$n" "$c-primary.txt" | cmp -s - "$c-replay.txt"; then
+		bad "capture: the replay's $n dbgtest lines are not the primary's last ones (see $c-replay.txt, $c-primary.txt)"
+	fi
+
+	# Spoilt captures and too little memory: refused by name, status 1.
+	m=guest/dbgtest/capmangle.py
+	python3 $m truncate "$c.cap" "$c-trunc.cap" && python3 $m flip "$c.cap" "$c-flip.cap" log &&
+		python3 $m cpuid "$c.cap" "$c-cpuid.cap" 1 0 ecx 0 && cp "$c.cap" "$c-small.cap" || bad "capture: capmangle.py failed"
+	refuse() { # NAME GUESTMEM MESSAGE
+		tools/emu/run-bochs.sh -img "$img" -timeout 120 -megs 1024 -module "$c-$1.cap" -cmdline "guestmem=$2 replay=capture-$1.cap" \
+			-log "$c-$1.log" -status 1 -expect "$3" >"$c-$1.run" 2>&1 || bad "capture: $1: not refused as expected (see $c-$1.run)"
+		if grep -q "hv: verdict:" "$c-$1.log"; then bad "capture: $1: replayed (see $c-$1.log)"; fi
+		tr -d '\r' <"$c-$1.log" | grep "^hv: replay=capture-$1.cap: "
+	}
+	refuse trunc 160M "hv: replay=capture-trunc.cap: .*capture: truncated in the .* section at offset [0-9]*: .*expected [0-9]* bytes, got [0-9]*"
+	refuse flip 160M "hv: replay=capture-flip.cap: .*capture: LOG section at offset [0-9]*: record [0-9]*: .*bad CRC"
+	refuse small 16M "hv: replay=capture-small.cap: .*the capture's guest has 32 MiB of RAM and this boot has 16 MiB of guest memory"
+	refuse cpuid 160M "hv: replay=capture-cpuid.cap: .*another CPU feature set: CPUID leaf 0x1 subleaf 0 ECX .*(bits 0x00000001 differ: bit 0)"
+	for b in trunc flip; do
+		if go run ./tools/hlog "$c-$b.cap" >"$c-hlog-$b.txt" 2>&1; then bad "capture: hlog read $c-$b.cap"; fi
+	done
+	expect "$c-hlog-trunc.txt" "^hlog: $c-trunc.cap: capture: truncated in the"
+	expect "$c-hlog-flip.txt" "^hlog: $c-flip.cap: capture: LOG section at offset [0-9]*: record [0-9]*: .*bad CRC"
+
+	wall=$(sed -n 's/^run-bochs.sh: PASS in \([0-9]*\)s.*/\1/p' "$c.run")
+	rwall=$(sed -n 's/^run-bochs.sh: PASS in \([0-9]*\)s.*/\1/p' "$c-replay.run")
+	{
+		echo "MEASURE capture: ${size:-?} bytes, ${pages:-?} pages, ${records:-?} records, written in ${ticks:-?} TSC ticks"
+		echo "MEASURE capture replay: offline ${rwall:-?}s wall vs the capture run's ${wall:-?}s; output ${got_out:-?}"
+	} >"$c.out"
+}
+
 flags() {
 	start flags "stopped before its first instruction" "flags" "debug=start verify=20" || return
 	gdbrun flags guest/dbgtest/flags.gdb
@@ -183,7 +266,7 @@ console() {
 		"hv: monitor: the backup replays on" "hv: verdict: IDENTICAL"
 }
 
-for s in ${DEBUG_SCENARIOS:-crash reverse flags null console linux}; do
+for s in ${DEBUG_SCENARIOS:-crash reverse capture flags null console linux}; do
 	echo "debug-bochs.sh: scenario $s"
 	$s
 done

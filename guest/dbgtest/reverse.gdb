@@ -11,6 +11,11 @@ python print("MEASURE attach: %.3f s" % (time.time() - t0))
 monitor where
 break *((char *)&stubs + 16 * 0x20)
 continue
+# The first continue may return the primary's failure notice instead.
+python
+if int(gdb.parse_and_eval("$pc")) != int(gdb.parse_and_eval("(long)((char *)&stubs + 16 * 0x20)")):
+    gdb.execute("continue")
+end
 delete
 python
 import time

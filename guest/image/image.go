@@ -158,6 +158,27 @@ type Spec struct {
 	Args    [2]uint64 // Flat64 only: RDI, RSI at entry
 }
 
+// Identity hashes what makes the guest what it is: the kernel, its
+// command line, its modules and initrd (FNV-1a, 64 bits). A capture
+// file records it, so that a replay can say for which guest it was made.
+func (s *Spec) Identity() uint64 {
+	h := uint64(0xcbf29ce484222325)
+	add := func(b []byte) {
+		for _, x := range b {
+			h = (h ^ uint64(x)) * 0x100000001b3
+		}
+		h = (h ^ uint64(len(b))) * 0x100000001b3
+	}
+	add(s.Kernel)
+	add([]byte(s.Cmdline))
+	for _, m := range s.Modules {
+		add(m.Data)
+		add([]byte(m.Cmdline))
+	}
+	add(s.Initrd)
+	return h
+}
+
 // Region is a range of guest-physical memory Load filled or set aside.
 type Region struct {
 	What       string

@@ -124,6 +124,9 @@ func timedFrom(port uint16) bool {
 // path inlined: these run on every port I/O exit.
 func (pc *PC) In(port uint16, size int) (v uint32, fault bool) {
 	if c := pc.Bus.byteClaim(port, size); c != nil {
+		if c.absent {
+			return 0xFF, false // no device: no interrupt line moves (port 0x80, Linux's I/O delay)
+		}
 		v = c.in(port)
 	} else {
 		v, fault = pc.Bus.inSlow(port, size)
@@ -136,6 +139,9 @@ func (pc *PC) In(port uint16, size int) (v uint32, fault bool) {
 // Advance and updates the interrupt lines.
 func (pc *PC) Out(port uint16, size int, v uint32) (fault bool) {
 	if c := pc.Bus.byteClaim(port, size); c != nil {
+		if c.absent {
+			return false // no device: no interrupt line moves (port 0x80, Linux's I/O delay)
+		}
 		c.out(port, v)
 	} else {
 		fault = pc.Bus.outSlow(port, size, v)

@@ -199,6 +199,8 @@ type Reader struct {
 	have bool
 	bad  [RecordSize]byte
 
+	scratch Record // PendingRecord's check
+
 	hist *History
 	pos  uint64 // ordinal of the record Head returns next
 	live uint64 // ordinal of the ring's next record: records taken from the ring
@@ -263,6 +265,21 @@ func (r *Reader) replayed() (*Record, HeadState, uint64) {
 	}
 	r.have = true
 	return &r.head, Ready, 0
+}
+
+// Pending returns how many records the ring holds that the reader has
+// not consumed (the one it holds among them), lag or not. Reader side.
+func (r *Reader) Pending() int { return int(r.l.ring.Available()) }
+
+// PendingRecord returns the encoded bytes of the i-th of them (0: the
+// oldest), checked, without taking it; false if there is no such record
+// or it does not decode. For a capture of the log. Reader side.
+func (r *Reader) PendingRecord(i int) ([]byte, bool) {
+	b, ok := r.l.ring.PeekAt(uint64(i))
+	if !ok || !Check(b, &r.scratch) {
+		return nil, false
+	}
+	return b, true
 }
 
 // Bad returns the bytes of the slot Head found malformed.
