@@ -57,7 +57,7 @@ type stateHeader struct {
 // encodeState returns the STATE blob of s.
 func encodeState(s *vcpuState, pages uint64) []byte {
 	h := stateHeader{Version: stateVersion, DevVersion: dev.StateVersion, Size: uint64(unsafe.Sizeof(*s)),
-		Fields: uint64(len(snapFields)), Swapped: uint64(len(swapped)), Pages: pages}
+		Fields: uint64(snapFieldCount), Swapped: uint64(len(swapped)), Pages: pages}
 	copy(h.Magic[:], stateMagic)
 	b := make([]byte, 0, unsafe.Sizeof(h)+unsafe.Sizeof(*s))
 	// Both are plain values (no pointers): their bytes are their state.
@@ -73,7 +73,7 @@ func decodeState(b []byte, s *vcpuState) error {
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), unsafe.Sizeof(h)), b)
 	want := stateHeader{Version: stateVersion, DevVersion: dev.StateVersion, Size: uint64(unsafe.Sizeof(*s)),
-		Fields: uint64(len(snapFields)), Swapped: uint64(len(swapped)), Pages: h.Pages}
+		Fields: uint64(snapFieldCount), Swapped: uint64(len(swapped)), Pages: h.Pages}
 	copy(want.Magic[:], stateMagic)
 	if h != want {
 		return fmt.Errorf("the machine state was written by another build of hindsight (state version %d, %d bytes, %d VMCS fields; this build: version %d, %d bytes, %d fields)",
@@ -191,7 +191,7 @@ func (v *VM) writeCapture(w io.Writer, f *Failure) (CaptureReport, error) {
 	return CaptureReport{Stats: cw.Stats(), Snap: h.Snap, Records: h.Records, Ticks: boot.TSC() - t0}, nil
 }
 
-// Indices of snapFields.
+// Indices of the snapshot's fields (snapField).
 const (
 	snapCR0 = 3
 	snapCR3 = 4

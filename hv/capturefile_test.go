@@ -12,8 +12,8 @@ import (
 func TestSnapFieldIndices(t *testing.T) {
 	for i, want := range map[int]vmx.Field{0: vmx.GuestRIP, snapCR0: vmx.GuestCR0, snapCR3: vmx.GuestCR3,
 		snapCR4: vmx.GuestCR4, snapEFER: vmx.GuestIA32EFER} {
-		if snapFields[i] != want {
-			t.Errorf("snapFields[%d] = %#x, want %#x", i, snapFields[i], want)
+		if snapField(i) != want {
+			t.Errorf("snapField(%d) = %#x, want %#x", i, snapField(i), want)
 		}
 	}
 }

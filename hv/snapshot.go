@@ -38,28 +38,27 @@ import (
 // stand closest together in the older half, so that they lie more
 // sparsely further back, as rr spaces its checkpoints.
 
-// snapFields is the VMCS state a snapshot saves: the architectural guest
-// state the digest covers, and what the next entry will do with it (an
-// event to inject, PAE's PDPTEs). Not the pending debug exceptions:
-// Bochs 2.7 leaves stale ones after exits (see digestFields), and one
-// restored would raise a #DB the replay never had; a restore clears them.
-var snapFields = [...]vmx.Field{
-	vmx.GuestRIP, vmx.GuestRSP, vmx.GuestRFLAGS,
-	vmx.GuestCR0, vmx.GuestCR3, vmx.GuestCR4, vmx.CR0ReadShadow, vmx.CR4ReadShadow, vmx.GuestDR7,
-	vmx.GuestIA32EFER, vmx.GuestIA32PAT, vmx.GuestIA32DebugCtl,
-	vmx.GuestIA32SysenterCS, vmx.GuestIA32SysenterESP, vmx.GuestIA32SysenterEIP,
-	vmx.GuestESSelector, vmx.GuestCSSelector, vmx.GuestSSSelector, vmx.GuestDSSelector,
-	vmx.GuestFSSelector, vmx.GuestGSSelector, vmx.GuestLDTRSelector, vmx.GuestTRSelector,
-	vmx.GuestESBase, vmx.GuestCSBase, vmx.GuestSSBase, vmx.GuestDSBase,
-	vmx.GuestFSBase, vmx.GuestGSBase, vmx.GuestLDTRBase, vmx.GuestTRBase,
-	vmx.GuestESLimit, vmx.GuestCSLimit, vmx.GuestSSLimit, vmx.GuestDSLimit,
-	vmx.GuestFSLimit, vmx.GuestGSLimit, vmx.GuestLDTRLimit, vmx.GuestTRLimit,
-	vmx.GuestESAccessRights, vmx.GuestCSAccessRights, vmx.GuestSSAccessRights, vmx.GuestDSAccessRights,
-	vmx.GuestFSAccessRights, vmx.GuestGSAccessRights, vmx.GuestLDTRAccessRights, vmx.GuestTRAccessRights,
-	vmx.GuestGDTRBase, vmx.GuestGDTRLimit, vmx.GuestIDTRBase, vmx.GuestIDTRLimit,
-	vmx.GuestInterruptibility, vmx.GuestActivityState,
+// snapExtra is the VMCS state a snapshot saves beyond the architectural
+// guest state the digest covers (digestFields): what the next entry will
+// do with it (an event to inject, PAE's PDPTEs). Not the pending debug
+// exceptions: Bochs 2.7 leaves stale ones after exits (see digestFields),
+// and one restored would raise a #DB the replay never had; a restore
+// clears them.
+var snapExtra = [...]vmx.Field{
 	vmx.GuestPDPTE0, vmx.GuestPDPTE1, vmx.GuestPDPTE2, vmx.GuestPDPTE3,
 	vmx.EntryInterruptionInfo, vmx.EntryExceptionErrorCode, vmx.EntryInstructionLength,
+}
+
+// snapFieldCount is how many VMCS fields a snapshot holds: digestFields,
+// then snapExtra.
+const snapFieldCount = len(digestFields) + len(snapExtra)
+
+// snapField returns the i-th of them.
+func snapField(i int) vmx.Field {
+	if i < len(digestFields) {
+		return digestFields[i]
+	}
+	return snapExtra[i-len(digestFields)]
 }
 
 // vcpuState is everything of a replica but RAM that a snapshot restores.
@@ -68,7 +67,7 @@ var snapFields = [...]vmx.Field{
 type vcpuState struct {
 	gprs [16]uint64 // RAX..R15 as vmx.GuestRegs lays them out, and CR2
 	fx   [512]byte
-	vmcs [len(snapFields)]uint64
+	vmcs [snapFieldCount]uint64
 	msrs [len(swapped)]uint64
 	devs dev.State
 
@@ -98,8 +97,8 @@ type vcpuState struct {
 func (s *vcpuState) save(v *VM) {
 	s.gprs = *(*[16]uint64)(unsafe.Pointer(&v.regs.RAX))
 	s.fx = *(*[512]byte)(unsafe.Pointer(v.regs.GuestFX))
-	for i, f := range snapFields {
-		s.vmcs[i], _ = vmx.VMREAD(f)
+	for i := range s.vmcs {
+		s.vmcs[i], _ = vmx.VMREAD(snapField(i))
 	}
 	for i := range s.msrs {
 		s.msrs[i] = v.msrs.guest[i].Data
@@ -123,8 +122,8 @@ func (s *vcpuState) save(v *VM) {
 func (s *vcpuState) load(v *VM) error {
 	*(*[16]uint64)(unsafe.Pointer(&v.regs.RAX)) = s.gprs
 	*(*[512]byte)(unsafe.Pointer(v.regs.GuestFX)) = s.fx
-	for i, f := range snapFields {
-		vmx.VMWRITE(f, s.vmcs[i])
+	for i, x := range s.vmcs {
+		vmx.VMWRITE(snapField(i), x)
 	}
 	vmx.VMWRITE(vmx.GuestPendingDebug, 0)
 	// The guest may have changed modes since (Linux leaves protected mode
@@ -213,7 +212,7 @@ func (v *VM) enableSnapshots(c SnapConfig) string {
 	return fmt.Sprintf("every %v, %d MiB shadow + %d MiB undo pages, %d records of log history", every, len(v.ram)>>20, pool>>20, hist)
 }
 
-// snapEFER is the index of GuestIA32EFER in snapFields.
+// snapEFER is the index of GuestIA32EFER among the snapshot's fields.
 const snapEFER = 9
 
 // position returns where the state stands.

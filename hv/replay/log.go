@@ -128,14 +128,10 @@ type Writer struct {
 // stamped. It never waits: on Full the caller decides how to wait and
 // calls it again. Does not allocate.
 func (w *Writer) Write(r *Record, stamp uint64) WriteResult {
-	if w.l.readerClosed.Load() {
-		return w.drop()
-	}
-	s := w.slots.Next()
+	s, res := w.next()
 	if s == nil {
-		return w.full()
+		return res
 	}
-	w.waiting = false
 	r.Encode(s[:])
 	w.slots.PublishStamp(stamp)
 	return Written
@@ -144,17 +140,26 @@ func (w *Writer) Write(r *Record, stamp uint64) WriteResult {
 // WriteEncoded appends an already encoded record as it is (the test hooks
 // that put malformed records in the log use it).
 func (w *Writer) WriteEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
-	if w.l.readerClosed.Load() {
-		return w.drop()
-	}
-	s := w.slots.Next()
+	s, res := w.next()
 	if s == nil {
-		return w.full()
+		return res
 	}
-	w.waiting = false
 	copy(s[:], b[:])
 	w.slots.PublishStamp(stamp)
 	return Written
+}
+
+// next returns the slot the next record goes into, or nil and why not.
+func (w *Writer) next() (*[RecordSize]byte, WriteResult) {
+	if w.l.readerClosed.Load() {
+		return nil, w.drop()
+	}
+	s := w.slots.Next()
+	if s == nil {
+		return nil, w.full()
+	}
+	w.waiting = false
+	return s, Written
 }
 
 // drop counts a record written after the reader stopped.

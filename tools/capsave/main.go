@@ -31,6 +31,7 @@ import (
 
 	"hindsight/hv/capture"
 	"hindsight/hv/replay"
+	"hindsight/tools/emu/machineport"
 )
 
 func main() {
@@ -52,19 +53,13 @@ func main() {
 }
 
 func run(file, portFile string, timeout time.Duration, out io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	deadline := time.Now().Add(timeout)
+	ln, err := machineport.Listen(portFile, deadline)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	if portFile != "" {
-		if err := os.WriteFile(portFile, []byte(strconv.Itoa(port)), 0o644); err != nil {
-			return err
-		}
-	}
-	deadline := time.Now().Add(timeout)
-	ln.(*net.TCPListener).SetDeadline(deadline)
 	conn, err := ln.Accept()
 	if err != nil {
 		return fmt.Errorf("no connection on port %d: %w", port, err)

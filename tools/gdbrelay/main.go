@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"hindsight/tools/emu/machineport"
 )
 
 func main() {
@@ -44,22 +46,16 @@ type relay struct {
 
 func run(port int, portFile string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer mln.Close()
 	dln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return fmt.Errorf("debuggers' port: %w", err)
 	}
 	defer dln.Close()
-	if portFile != "" {
-		if err := os.WriteFile(portFile, []byte(strconv.Itoa(mln.Addr().(*net.TCPAddr).Port)), 0o644); err != nil {
-			return err
-		}
+	mln, err := machineport.Listen(portFile, deadline)
+	if err != nil {
+		return err
 	}
-	mln.(*net.TCPListener).SetDeadline(deadline)
+	defer mln.Close()
 	m, err := mln.Accept()
 	if err != nil {
 		return fmt.Errorf("the machine did not connect: %w", err)

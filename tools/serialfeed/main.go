@@ -16,9 +16,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"time"
+
+	"hindsight/tools/emu/machineport"
 )
 
 func main() {
@@ -44,18 +45,12 @@ func run(logPath, input, after string, delay time.Duration, portFile string, tim
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := machineport.Listen(portFile, time.Now().Add(timeout))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	if portFile != "" {
-		if err := os.WriteFile(portFile, []byte(strconv.Itoa(port)), 0o644); err != nil {
-			return err
-		}
-	}
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(timeout))
 	conn, err := ln.Accept()
 	if err != nil {
 		return fmt.Errorf("no connection on port %d: %w", port, err)

@@ -1,0 +1,31 @@
+// Package machineport is the host end of an emulated serial line: Bochs
+// connects a COM port to it as a TCP client (run-bochs.sh's
+// "mode=socket-client"), so the host side listens first, on a loopback
+// port the script learns from a file.
+package machineport
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Listen listens on a free loopback port, writes its number to portFile
+// (unless empty) for the script that starts the emulator, and makes
+// Accept give up at deadline.
+func Listen(portFile string, deadline time.Time) (*net.TCPListener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	tl := ln.(*net.TCPListener)
+	if portFile != "" {
+		if err := os.WriteFile(portFile, []byte(strconv.Itoa(tl.Addr().(*net.TCPAddr).Port)), 0o644); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	tl.SetDeadline(deadline)
+	return tl, nil
+}
