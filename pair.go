@@ -329,6 +329,9 @@ func runPair(m *hv.Machine, opts map[string]string) int {
 		ps.Landmarks, st.Written, st.Stalls, ps.Clock, ps.SerialIn, ps.IRQs, ps.Digests, ps.Exits)
 	fmt.Printf("hv: backup: %d landmarks, %d records replayed, %d asynchronous stops, %d digests matched, %d exits\n",
 		bs.Landmarks, bs.Records, bs.Stops, bs.Digests, bs.Exits)
+	if r := pair.Backup.SnapReport(); r != "" {
+		fmt.Printf("hv: backup snapshots: %s\n", r)
+	}
 	ph, pn := pair.Primary.OutputHash()
 	bh, bn := pair.Backup.OutputHash()
 	if ph == bh && pn == bn {

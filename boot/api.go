@@ -138,6 +138,13 @@ func AllocPhys(pages int, align uint64) (uint64, error) {
 	return uint64(r), nil
 }
 
+// FreeMemory returns how many bytes of physical memory are still free
+// for AllocPhys and the Go heap.
+func FreeMemory() uint64 {
+	r, _, _ := syscall.RawSyscall(sysPhysFree, 0, 0, 0)
+	return uint64(r)
+}
+
 // HostRegs is the processor state a VMCS host-state area must reproduce so
 // that the Go runtime keeps working after a VM exit: the calling thread on
 // its current CPU.

@@ -50,6 +50,7 @@ const (
 
 	// Private to hindsight: the hypervisor's requests to the ring-0 layer.
 	sysAllocPhys = 1000 // (pages, align) -> physical address, identity-mapped
+	sysPhysFree  = 1001 // () -> bytes of physical memory still free
 )
 
 // Linux errno values.
@@ -166,6 +167,8 @@ func doSyscall(c *cpu, idx int32) {
 		r = sysGetrandomImpl(a0, a1)
 	case sysAllocPhys:
 		r = sysAllocPhysImpl(a0, a1)
+	case sysPhysFree:
+		r = physFreeBytes()
 	default:
 		atomic.AddUint32(&unimplemented, 1)
 		puts("boot: unimplemented syscall ")

@@ -185,6 +185,15 @@ func (v *VM) enableSnapshots(c SnapConfig) string {
 	if hist == 0 {
 		hist = DefaultHistory
 	}
+	// The snapshots take what the host can spare, leaving room for the
+	// Go heap: the undo pool shrinks to fit, down to a sixteenth of RAM.
+	need := uint64(len(v.ram)) + uint64(hist*replay.RecordSize)
+	if free := boot.FreeMemory(); free < need+hostReserve+uint64(len(v.ram))/16 {
+		return fmt.Sprintf("off (they need %d MiB for a shadow of guest RAM and the log history, and more for undo pages; %d MiB are free, of which %d stay with the host: give the machine more memory)",
+			need>>20, free>>20, hostReserve>>20)
+	} else if free-need-hostReserve < pool {
+		pool = (free - need - hostReserve) &^ (pageSize - 1)
+	}
 	shadow, err := physRegion(len(v.ram))
 	if err != nil {
 		return fmt.Sprintf("off (no memory for a %d MiB shadow of guest RAM: %v)", len(v.ram)>>20, err)
@@ -206,11 +215,18 @@ func (v *VM) enableSnapshots(c SnapConfig) string {
 	if err != nil {
 		return "off (" + err.Error() + ")"
 	}
+	t := boot.ThreadTSC()
+	s.full() // before the guest runs: the first snapshot, at its first instruction, finds RAM so
+	s.primed = true
+	s.stats.FullTicks += boot.ThreadTSC() - t
 	p.rd.KeepHistory(h)
 	s.hist = h
 	v.snaps, v.mem.track = s, s.dirty
 	return fmt.Sprintf("every %v, %d MiB shadow + %d MiB undo pages, %d records of log history", every, len(v.ram)>>20, pool>>20, hist)
 }
+
+// hostReserve is the physical memory snapshots leave to the host.
+const hostReserve = 64 << 20
 
 // snapEFER is the index of GuestIA32EFER among the snapshot's fields.
 const snapEFER = 9
@@ -253,6 +269,10 @@ type snapStore struct {
 	merge             []uint64        // scratch bitmap for thinning
 	hist              *replay.History // the log records the snapshots need, from the oldest's on
 	every, next       uint64          // TSC ticks between snapshots, and when the next is due
+	// primed: the shadow already holds RAM as the first snapshot will
+	// find it (copied when the store was made, before the guest ran), so
+	// that the vCPU loop never copies all of RAM but after an overflow.
+	primed bool
 
 	stats SnapStats
 }
@@ -337,10 +357,14 @@ func (s *snapStore) take(v *VM) {
 	s.list[s.n-1].tsc = boot.TSC()
 	s.next = s.list[s.n-1].tsc + s.every
 	s.stats.Taken++
-	if t := boot.ThreadTSC() - t0; s.stats.Full != full {
+	t := boot.ThreadTSC() - t0
+	if s.stats.Full != full {
 		s.stats.FullTicks += t
 	} else {
 		s.stats.Ticks += t
+	}
+	if v.cfg.Account {
+		v.stats.Cost.Hypervisor += t // the hypervisor's work, if outside an exit's handling
 	}
 	s.hist.Pin(s.list[0].st.logPos)
 	s.hist.Trim(s.list[0].st.logPos)
@@ -367,14 +391,22 @@ func (s *snapStore) keepLog() {
 // the first, full one.
 func (s *snapStore) takeRAM() {
 	if s.n == 0 {
-		s.full()
+		if !s.primed {
+			s.full()
+		}
+		s.primed = false
+		clear(s.dirty)
+		s.list[0] = snapshot{}
+		s.n = 1
 	} else if !s.addUndo() {
 		// One interval wrote more pages than the pool holds: start over
 		// from a full copy.
 		s.stats.Dropped += uint64(s.n)
-		s.n = 0
 		s.resetPool()
 		s.full()
+		clear(s.dirty)
+		s.list[0] = snapshot{}
+		s.n = 1
 	}
 }
 
@@ -399,12 +431,9 @@ func (s *snapStore) restore(v *VM, j int) error {
 	return err
 }
 
-// full makes the first snapshot: the shadow becomes RAM.
+// full copies RAM into the shadow: the first snapshot's RAM.
 func (s *snapStore) full() {
 	copy(s.shadow, s.ram)
-	clear(s.dirty)
-	s.list[0] = snapshot{}
-	s.n = 1
 	s.stats.Full++
 	s.stats.PagesCopied += uint64(len(s.ram) / pageSize)
 }
@@ -567,4 +596,24 @@ func (s *snapStore) pagesAt(j int) []int32 {
 		}
 	}
 	return at
+}
+
+// SnapReport says what the VM's snapshots cost, or "" if it takes none.
+// Call it once Run has returned.
+func (v *VM) SnapReport() string {
+	s := v.snaps
+	if s == nil {
+		return ""
+	}
+	st := &s.stats
+	pages := uint64(len(s.ram) / pageSize)
+	incr := st.Taken - min(st.Taken, st.Full)
+	per := func(a, n uint64) uint64 {
+		if n == 0 {
+			return 0
+		}
+		return a / n
+	}
+	return fmt.Sprintf("%d taken, %d kept (%d thinned, %d dropped); a full copy of %d pages %d vCPU ticks (before the guest ran); %d incremental, %d pages copied in all (most at once %d), %d vCPU ticks each; %d restores",
+		st.Taken, s.n, st.Thinned, st.Dropped, pages, per(st.FullTicks, st.Full), incr, st.PagesCopied-st.Full*pages, st.MaxPages, per(st.Ticks, incr), st.Restores)
 }

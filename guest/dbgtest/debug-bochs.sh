@@ -17,7 +17,9 @@
 #           the interrupt's delivery, records 12 forward steps and
 #           reverse-steps them: every register must equal the recorded
 #           ones; reverse-continue returns to the previous breakpoint hit,
-#           and without breakpoints to the oldest snapshot.
+#           reverse-finish to the call in kmain, reverse-next a line back
+#           there, and reverse-continue without breakpoints to the oldest
+#           snapshot.
 #   capture no gdb: the crash run with capture=com3; the backup writes a
 #           capture file (its oldest snapshot, the log to the failure) to
 #           COM3, tools/capsave saves it. hlog -stats and -timeline read
@@ -120,7 +122,8 @@ reverse() {
 	gdbrun reverse guest/dbgtest/reverse.gdb 600
 	finish reverse
 	expect "$out/reverse.out" "REVERSE at the tick stub" "REVERSE forward steps cross the interrupt delivery at step \[[0-9]" \
-		"REVERSE 12 reverse steps, 0 mismatches" "REVERSE-CONTINUE back at the first hit" "No more reverse-execution history" \
+		"REVERSE 12 reverse steps, 0 mismatches" "REVERSE-CONTINUE back at the first hit" "REVERSE-FINISH in kmain" "REVERSE-NEXT in kmain" \
+		"No more reverse-execution history" \
 		"MEASURE reverse-stepi" "reverse commands: "
 	if grep -q "REVERSE FAIL\|REVERSE MISMATCH\|REVERSE-CONTINUE MISMATCH" "$out/reverse.out"; then bad "reverse: see $out/reverse.out"; fi
 	expect "$out/reverse.log" "hv: snapshots of the backup: every" "hv: verdict: IDENTICAL"

@@ -77,6 +77,14 @@ print("REVERSE-CONTINUE %s (rip %#x, first hit rip %#x, second %#x)" % (
 print("MEASURE reverse-continue: %.3f s" % dt)
 end
 delete
+# gdb's own reverse commands, built on bs and bc: out of compute_step back
+# to its call in kmain, then a line back there.
+python t0 = time.time()
+reverse-finish
+python print("REVERSE-FINISH in %s (%.3f s)" % (gdb.selected_frame().name(), time.time() - t0))
+python t0 = time.time()
+reverse-next
+python print("REVERSE-NEXT in %s (%.3f s)" % (gdb.selected_frame().name(), time.time() - t0))
 reverse-stepi
 reverse-continue
 monitor stats
