@@ -75,4 +75,3 @@ func runOffline(m *hv.Machine, opts map[string]string) int {
 	fmt.Printf("hv: verdict: %s: %s\n", v.Kind, v.Reason)
 	return int(v.Kind)
 }
-
