@@ -225,6 +225,6 @@ func (d *debugger) captureNow(v *VM, f *Failure) (string, error) {
 		return "", fmt.Errorf("no capture written: %w", err)
 	}
 	st := rep.Stats
-	return fmt.Sprintf("capture: %d bytes written (snapshot at %v; %d pages, %d of them zero and skipped, %d bytes compressed; %d log records) in %d TSC ticks\n",
-		st.Size, rep.Snap, st.Pages, st.ZeroPages, st.MemoryStored, rep.Records, rep.Ticks), nil
+	return fmt.Sprintf("capture: %d bytes written (snapshot at %v; %d pages, %d of them zero and skipped, %d bytes compressed; %d bytes of log compressed to %d; %d log records) in %d TSC ticks\n",
+		st.Size, rep.Snap, st.Pages, st.ZeroPages, st.MemoryStored, st.LogRaw, st.LogStored, rep.Records, rep.Ticks), nil
 }

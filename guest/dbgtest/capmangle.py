@@ -7,21 +7,27 @@ purpose, for debug-bochs.sh's capture scenario.
                                         the header's fields and sections
   capmangle.py truncate IN OUT          OUT: the first half of IN
   capmangle.py flip IN OUT mem|log      OUT: IN with one bit flipped in the
-                                        middle of the MEMORY (a chunk's
-                                        data) or LOG payload
+                                        middle of the data of the middle
+                                        chunk of the MEMORY or LOG payload
+                                        (both deflated, in chunks)
   capmangle.py cpuid IN OUT LEAF SUBLEAF REG BIT
                                         OUT: IN with bit BIT of register
                                         REG (eax, ebx, ecx, edx) of the
                                         CPUID entry LEAF/SUBLEAF flipped
                                         and the header CRC-32C recomputed
 
+  capmangle.py --help                   this text, after a self-check (the
+                                        CRC-32C check value)
+
 Every command prints one line saying what it did; errors go to stderr
-with exit status 1.
+with exit status 1. It reads format version 2 (hv/capture.Version).
 """
 import struct
 import sys
 
 HEADER_SIZE = 1024
+VERSION = 2
+FLAG_CHUNKED = 1
 CRC_OFF = 1020
 CPUID_OFF, CPUID_COUNT_OFF, CPUID_ENTRY = 456, 49, 24
 REGS = {"eax": 2, "ebx": 3, "ecx": 4, "edx": 5}
@@ -63,20 +69,29 @@ def header_crc(buf):
 
 def sections(buf):
     """Offsets of the sections: [(tag, header offset, payload offset,
-    payload end)], parsed as doc.go lays them out."""
+    payload end, chunks)], parsed as doc.go lays them out; chunks, for the
+    chunked sections (MEMORY, LOG), is [(data offset, length)]."""
+    version = struct.unpack_from("<H", buf, 8)[0]
+    if version != VERSION:
+        die("format version %d, capmangle.py reads version %d" % (version, VERSION))
     state_len = struct.unpack_from("<Q", buf, 24)[0]
-    nrec = struct.unpack_from("<Q", buf, 32)[0]
     out = []
     off = HEADER_SIZE
     for want in (b"STAT", b"MEM ", b"LOG ", b"END "):
+        if off + 16 > len(buf):
+            die("the %r section header at %d is past the end (%d bytes)" % (want, off, len(buf)))
         tag, flags, plen = struct.unpack_from("<4sIQ", buf, off)
         if tag != want:
             die("section at %d is %r, want %r" % (off, tag, want))
         p = off + 16
-        if want == b"MEM ":
+        if want in (b"MEM ", b"LOG "):
+            if flags != FLAG_CHUNKED:
+                die("section %r at %d has flags 0x%x, want 0x%x (chunked)" % (tag, off, flags, FLAG_CHUNKED))
             chunks = []
             q = p
             while True:
+                if q + 8 > len(buf):
+                    die("section %r: chunk header at %d is past the end" % (tag, q))
                 n = struct.unpack_from("<I", buf, q)[0]
                 if n == 0:
                     q += 8
@@ -86,7 +101,7 @@ def sections(buf):
             end = q
             out.append((tag, off, p, end, chunks))
         else:
-            n = {b"STAT": state_len, b"LOG ": 64 * nrec, b"END ": 16}[want]
+            n = {b"STAT": state_len, b"END ": 16}[want]
             end = p + n
             out.append((tag, off, p, end, None))
         off = end + 16
@@ -106,8 +121,11 @@ def write(path, buf):
 
 
 def main(argv):
+    if argv[:1] in (["--help"], ["-h"], ["help"]):
+        print(__doc__.strip())
+        return
     if len(argv) < 2:
-        die("usage: see the comment at the top")
+        die("usage: see capmangle.py --help")
     cmd, src = argv[0], argv[1]
     buf = read(src)
     if len(buf) < HEADER_SIZE:
@@ -131,22 +149,19 @@ def main(argv):
     elif cmd == "flip":
         which = argv[3] if len(argv) > 3 else "log"
         secs = {s[0]: s for s in sections(buf)}
-        if which == "mem":
-            chunks = secs[b"MEM "][4]
-            if not chunks:
-                die("no MEMORY chunk")
-            start, n = chunks[len(chunks) // 2]
-            off = start + n // 2
-        elif which == "log":
-            _, _, p, end, _ = secs[b"LOG "]
-            if end == p:
-                die("the LOG section is empty")
-            off = p + (end - p) // 2
-        else:
+        tag = {"mem": b"MEM ", "log": b"LOG "}.get(which)
+        if tag is None:
             die("flip: mem or log, not %r" % which)
+        chunks = secs[tag][4]
+        if not chunks:
+            die("no %s chunk" % {"mem": "MEMORY", "log": "LOG"}[which])
+        k = len(chunks) // 2
+        start, n = chunks[k]
+        off = start + n // 2
         buf[off] ^= 0x10
         write(dst, buf)
-        print("capmangle.py: %s: bit 4 of byte %d (in %s) flipped" % (dst, off, which.upper()))
+        print("capmangle.py: %s: bit 4 of byte %d (in %s chunk %d of %d, at %d) flipped"
+              % (dst, off, {"mem": "MEMORY", "log": "LOG"}[which], k, len(chunks), start - 8))
     elif cmd == "cpuid":
         leaf, sub, reg, bit = int(argv[3], 0), int(argv[4], 0), argv[5].lower(), int(argv[6])
         stored, got = header_crc(buf)

@@ -28,9 +28,10 @@
 #           primary's, the output's bytes and hash equal the capture
 #           run's, and its dbgtest console lines are the primary's from
 #           the snapshot on. Spoilt captures (capmangle.py: truncated,
-#           a bit flipped in LOG, another CPUID feature bit with the
-#           header CRC recomputed) and too little guest memory must be
-#           refused with a message naming the problem (exit status 1);
+#           a bit flipped in a deflated LOG chunk: a chunk CRC
+#           mismatch, another CPUID feature bit with the header CRC
+#           recomputed) and too little guest memory must be refused
+#           with a message naming the problem (exit status 1);
 #           hlog refuses the truncated and flipped ones too.
 #   flags   debug=start; gdb steps over PUSHF, INT 0x80, INT3, UD2, SYSCALL
 #           and the guest's own single steps: the guest must count no bad
@@ -183,14 +184,14 @@ capture() {
 		tr -d '\r' <"$c-$1.log" | grep "^hv: replay=capture-$1.cap: "
 	}
 	refuse trunc 160M "hv: replay=capture-trunc.cap: .*capture: truncated in the .* section at offset [0-9]*: .*expected [0-9]* bytes, got [0-9]*"
-	refuse flip 160M "hv: replay=capture-flip.cap: .*capture: LOG section at offset [0-9]*: record [0-9]*: .*bad CRC"
+	refuse flip 160M "hv: replay=capture-flip.cap: .*capture: LOG section at offset [0-9]*: chunk [0-9]* CRC mismatch (stored 0x[0-9a-f]\{8\}, computed 0x[0-9a-f]\{8\})"
 	refuse small 16M "hv: replay=capture-small.cap: .*the capture's guest has 32 MiB of RAM and this boot has 16 MiB of guest memory"
 	refuse cpuid 160M "hv: replay=capture-cpuid.cap: .*another CPU feature set: CPUID leaf 0x1 subleaf 0 ECX .*(bits 0x00000001 differ: bit 0)"
 	for b in trunc flip; do
 		if go run ./tools/hlog "$c-$b.cap" >"$c-hlog-$b.txt" 2>&1; then bad "capture: hlog read $c-$b.cap"; fi
 	done
 	expect "$c-hlog-trunc.txt" "^hlog: $c-trunc.cap: capture: truncated in the"
-	expect "$c-hlog-flip.txt" "^hlog: $c-flip.cap: capture: LOG section at offset [0-9]*: record [0-9]*: .*bad CRC"
+	expect "$c-hlog-flip.txt" "^hlog: $c-flip.cap: capture: LOG section at offset [0-9]*: chunk [0-9]* CRC mismatch (stored 0x[0-9a-f]\{8\}, computed 0x[0-9a-f]\{8\})"
 
 	wall=$(sed -n 's/^run-bochs.sh: PASS in \([0-9]*\)s.*/\1/p' "$c.run")
 	rwall=$(sed -n 's/^run-bochs.sh: PASS in \([0-9]*\)s.*/\1/p' "$c-replay.run")

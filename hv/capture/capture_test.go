@@ -203,7 +203,10 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("pages differ: got %d, want %d", len(pages), len(tc.pages))
 		}
 		if c.Stats.Pages != uint64(len(tc.pages)) || c.Stats.Size != uint64(len(tc.data)) ||
-			c.Stats.MemoryStored != tc.stats.MemoryStored || tc.stats.Size != uint64(len(tc.data)) {
+			c.Stats.MemoryStored != tc.stats.MemoryStored || tc.stats.Size != uint64(len(tc.data)) ||
+			c.Stats.LogRaw != uint64(len(tc.log)) || tc.stats.LogRaw != uint64(len(tc.log)) ||
+			c.Stats.LogStored != tc.stats.LogStored || c.Stats.MemoryRaw != tc.stats.MemoryRaw ||
+			int(tc.stats.LogStored) != tc.regions[3].end-tc.regions[3].start-32 {
 			t.Errorf("stats: read %+v, written %+v, %d bytes", c.Stats, tc.stats, len(tc.data))
 		}
 		for i := range c.NumRecords() {
@@ -330,7 +333,9 @@ func TestTruncation(t *testing.T) {
 		{500, "truncated in the header at offset 0: expected 1024 bytes, got 500"},
 		{HeaderSize + 20, "truncated in the STATE section at offset 1040: machine state: expected"},
 		{tc.regions[2].start + 30, "truncated in the MEMORY section"},
-		{tc.regions[3].start + 16 + 64*3 + 10, "LOG section at offset " + fmt.Sprint(tc.regions[3].start+16+64*3) + ": record 3 of 40: expected 64 bytes, got 10"},
+		{tc.regions[3].start + 10, "truncated in the LOG section at offset " + fmt.Sprint(tc.regions[3].start) + ": section header: expected 16 bytes, got 10"},
+		{tc.regions[3].start + 16 + 8 + 10, "truncated in the LOG section at offset " + fmt.Sprint(tc.regions[3].start+16+8) + ": chunk 0: expected "},
+		{tc.regions[3].start + 16 + 8 + 10, ": expected " + fmt.Sprint(tc.stats.LogStored-16) + " bytes, got 10"},
 		{len(tc.data) - 1, "truncated in the END section at offset " + fmt.Sprint(len(tc.data)-16) + ": section trailer: expected 16 bytes, got 15"},
 	} {
 		_, _, err := readAll(tc.data[:c.n])
@@ -382,7 +387,9 @@ func TestFlippedBits(t *testing.T) {
 		{HeaderSize + 1, ErrMalformed, "expected the STATE section"},
 		{HeaderSize + 9, ErrMalformed, "STATE section at offset 1032: section length"},
 		{mem + 16 + 8 + 100, ErrCRC, fmt.Sprintf("capture: MEMORY section at offset %d: chunk 0 CRC mismatch", mem+16)},
-		{logStart + 16 + 64*7 + 20, ErrBadRecord, fmt.Sprintf("capture: LOG section at offset %d: record 7: replay: record: bad CRC", logStart+16+64*7)},
+		{logStart + 16 + 8 + 200, ErrCRC, fmt.Sprintf("capture: LOG section at offset %d: chunk 0 CRC mismatch (stored 0x", logStart+16)},
+		{logStart + 16 + 5, ErrCRC, fmt.Sprintf("capture: LOG section at offset %d: chunk 0 CRC mismatch", logStart+16)},
+		{logStart + 4, ErrMalformed, fmt.Sprintf("capture: LOG section at offset %d: section flags 0x11, want 0x1", logStart+4)},
 		{len(tc.data) - 48 + 16 + 2, ErrCRC, "END section"},
 	} {
 		err := flip(c.off)
@@ -390,9 +397,54 @@ func TestFlippedBits(t *testing.T) {
 			t.Errorf("flip at %d: %v, want %v: %q", c.off, err, c.kind, c.want)
 		}
 	}
+}
+
+// TestBadRecord: a malformed record inside intact chunks (a writer that
+// did not check) is refused by its index.
+func TestBadRecord(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, testHeader(1<<20, 10))
+	must(t, w.State(nil))
+	must(t, w.BeginMemory())
+	must(t, w.EndMemory())
+	log := testRecords(rand.New(rand.NewPCG(4, 4)), 10)
+	must(t, w.Records(log[:7*RecordSize]))
+	log[7*RecordSize+20] ^= 0x10
+	must(t, w.deflate(log[7*RecordSize:])) // unchecked
+	w.records += 3
+	must(t, w.Close())
+	_, _, err := readAll(out.Bytes())
 	var e *Error
-	if err := flip(logStart + 16 + 64*7 + 20); !errors.As(err, &e) || e.Index != 7 {
-		t.Errorf("bad record's index: %v", err)
+	if !errors.As(err, &e) || !errors.Is(err, ErrBadRecord) || e.Index != 7 || e.Section != "LOG" ||
+		!strings.Contains(err.Error(), ": record 7 (in chunk 0): replay: record: bad CRC") {
+		t.Errorf("%v", err)
+	}
+}
+
+// TestLogStreamLength: a LOG stream with fewer or more records than the
+// header says is refused.
+func TestLogStreamLength(t *testing.T) {
+	for _, c := range []struct {
+		header, written int
+		want            string
+	}{
+		{10, 9, "the compressed records end after 9 of 10"},
+		{10, 11, "data after the 10 records"},
+	} {
+		var out bytes.Buffer
+		w := NewWriter(&out, testHeader(1<<20, c.written))
+		must(t, w.State(nil))
+		must(t, w.BeginMemory())
+		must(t, w.EndMemory())
+		must(t, w.Records(testRecords(rand.New(rand.NewPCG(5, 5)), c.written)))
+		must(t, w.Close())
+		b := out.Bytes()
+		le.PutUint64(b[hRecords:], uint64(c.header))
+		reseal(b)
+		_, _, err := readAll(b)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "capture: LOG section at offset") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%d records for %d: %v, want %q", c.written, c.header, err, c.want)
+		}
 	}
 }
 
@@ -424,15 +476,17 @@ func TestEndCRC(t *testing.T) {
 func TestVersion(t *testing.T) {
 	tc := smallCapture(t)
 	b := bytes.Clone(tc.data)
-	le.PutUint16(b[hVersion:], 2)
-	reseal(b)
-	_, _, err := readAll(b)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "format version 2, this hindsight reads version 1") {
-		t.Errorf("%v", err)
+	for _, v := range []uint16{1, 3} { // 1: a plain LOG section
+		le.PutUint16(b[hVersion:], v)
+		reseal(b)
+		_, _, err := readAll(b)
+		if want := fmt.Sprintf("capture: header at offset 8: format version %d, this hindsight reads version 2", v); !errors.Is(err, ErrVersion) || err.Error() != want {
+			t.Errorf("%v, want %q", err, want)
+		}
 	}
 	// A later version with a longer header: still named by its version.
 	le.PutUint16(b[hSize:], 2000)
-	_, _, err = readAll(b)
+	_, _, err := readAll(b)
 	if !errors.Is(err, ErrCRC) && !errors.Is(err, ErrVersion) {
 		t.Errorf("%v", err)
 	}

@@ -9,7 +9,7 @@
 // standard library and hv/replay only, so the hypervisor can use it in
 // ring 0 under the stock Go runtime.
 //
-// # Layout (format version 1)
+// # Layout (format version 2)
 //
 // A capture is a header, then four sections in this order: STATE, MEMORY,
 // LOG, END.
@@ -17,7 +17,7 @@
 //	header      1024 bytes (HeaderSize), ends with its own CRC-32C
 //	STATE       the machine state blob, opaque here (hv encodes it)
 //	MEMORY      guest RAM at the snapshot: the non-zero pages, deflated
-//	LOG         the log records from the snapshot to the failure
+//	LOG         the log records from the snapshot to the failure, deflated
 //	END         the total length and a CRC-32C of everything before END
 //
 // The header (offsets in bytes; text fields are NUL-padded, strings
@@ -26,7 +26,8 @@
 //	off  size  field
 //	0    8     magic "\x89HSC\r\n\x1a\n": the high bit, CR LF, ^Z and LF
 //	           show a line that strips bit 7 or translates line ends
-//	8    2     format version (1)
+//	8    2     format version (2; version 1 stored LOG plain, and is
+//	           refused)
 //	10   2     header size (1024); stays at this offset in every version
 //	12   4     flags (0)
 //	16   8     guest RAM size in bytes
@@ -73,17 +74,25 @@
 //
 // STATE: the header's STATE length of bytes, plain.
 //
-// MEMORY: chunked. Each chunk is its length n (uint32, 1 to 65536), the
-// CRC-32C of its data (uint32) and n bytes of data; a chunk of length 0
-// (and CRC 0) ends the payload. The chunks' data, concatenated, is one
-// DEFLATE stream (RFC 1951, compress/flate at BestSpeed) of the pages:
-// each page is its page frame number (uint64, guest-physical address /
-// 4096, below guest RAM size / 4096, strictly ascending) and its 4096
-// bytes. Pages that are all zero are left out: a restore starts from
-// zeroed RAM. The trailer counts the pages.
+// MEMORY and LOG are chunked (flag bit 0 set, header length 0): each
+// chunk is its length n (uint32, 1 to 65536), the CRC-32C of its data
+// (uint32) and n bytes of data; a chunk of length 0 (and CRC 0) ends the
+// payload. The chunks' data, concatenated, is one DEFLATE stream (RFC
+// 1951, compress/flate at BestSpeed) per section, ending with the
+// section's last chunk. A reader checks each chunk's CRC before it
+// inflates the chunk's data, so a flipped bit in a chunk is a chunk CRC
+// mismatch (the section, the chunk's offset and its index).
 //
-// LOG: plain, 64 bytes per record as hv/replay encodes them (each with
-// its own CRC, checked on reading), header's record count of them.
+// MEMORY: the stream is the pages: each page is its page frame number
+// (uint64, guest-physical address / 4096, below guest RAM size / 4096,
+// strictly ascending) and its 4096 bytes. Pages that are all zero are left
+// out: a restore starts from zeroed RAM. The trailer counts the pages.
+//
+// LOG: the stream is the header's record count of log records, 64 bytes
+// each as hv/replay encodes them (each with its own CRC, checked on
+// reading), and nothing after them. The trailer counts the records. The
+// records deflate well: a timer-driven guest's log of POSITION, CLOCK,
+// RDTSC and DIGEST records to about a quarter (TestLogCompression).
 //
 // END: a 16-byte payload: the offset of the END section header from the
 // start of the capture (uint64: the length of everything before END),
@@ -94,6 +103,8 @@
 // that does not start with the magic, another format version, a header
 // CRC mismatch, a section out of order, a section or chunk CRC mismatch
 // (the section, the offset), a truncated capture (the section, the bytes
-// expected and got), a malformed log record (its index), a page outside
-// guest RAM or out of order, and bytes after the end ([Read] only).
+// expected and got), a malformed log record (its index, and the offset of
+// the chunk it ends in), a compressed stream that is corrupt or holds
+// fewer or more than its items, a page outside guest RAM or out of order,
+// and bytes after the end ([Read] only).
 package capture

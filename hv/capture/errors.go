@@ -36,7 +36,7 @@ func newError(kind error, section string, off int64, format string, args ...any)
 // Error returns "capture: " and the problem, e.g.
 //
 //	capture: MEMORY section at offset 1312: chunk 2 CRC mismatch (stored 0x1b2c3d4e, computed 0x9a8b7c6d)
-//	capture: truncated in the LOG section at offset 9000: expected 64 bytes, got 12
+//	capture: truncated in the LOG section at offset 9000: chunk 3: expected 65536 bytes, got 12
 func (e *Error) Error() string {
 	switch {
 	case e.Kind == ErrTruncated:

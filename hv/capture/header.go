@@ -13,8 +13,8 @@ const (
 	// Magic opens every capture.
 	Magic = "\x89HSC\r\n\x1a\n"
 	// Version is the format version this package writes and reads.
-	Version = 1
-	// HeaderSize is the size of a version 1 header, its CRC included.
+	Version = 2
+	// HeaderSize is the size of a version 1 and 2 header, its CRC included.
 	HeaderSize = 1024
 	// PageSize is the size of a guest page in the MEMORY section.
 	PageSize = 4096

@@ -94,6 +94,8 @@ type reader struct {
 	all  uint32 // their CRC-32C
 	scrc uint32 // the current section's payload CRC so far
 	slen uint64 // its length so far
+
+	chunkBuf []byte // a chunk of MEMORY or LOG (maxChunk bytes)
 }
 
 // read fills b, or fails with ErrTruncated naming section and what.
@@ -161,25 +163,14 @@ func (d *reader) capture(pages PageFunc) (*Capture, error) {
 	if h.Records > (1<<63)/RecordSize {
 		return nil, newError(ErrMalformed, "header", hRecords, "%d records is impossible", h.Records)
 	}
-	if err := d.sectionHeader("LOG", tagLog, 0, h.Records*RecordSize); err != nil {
+	if err := d.sectionHeader("LOG", tagLog, flagChunked, 0); err != nil {
 		return nil, err
 	}
-	c.Log = make([]byte, 0, min(h.Records, 1<<16)*RecordSize)
-	var rec [RecordSize]byte
-	var r replay.Record
-	for i := uint64(0); i < h.Records; i++ {
-		start := d.off
-		if err := d.payload(rec[:], "LOG", fmt.Sprintf("record %d of %d", i, h.Records)); err != nil {
-			return nil, err
-		}
-		if !replay.Check(rec[:], &r) {
-			err := replay.Decode(rec[:], &r)
-			e := newError(ErrBadRecord, "LOG", start, "record %d: %v", i, err)
-			e.Index = int(i)
-			return nil, e
-		}
-		c.Log = append(c.Log, rec[:]...)
+	if c.Log, err = d.log(h.Records); err != nil {
+		return nil, err
 	}
+	c.Stats.LogRaw = uint64(len(c.Log))
+	c.Stats.LogStored = d.slen
 	if err := d.sectionTrailer("LOG", uint32(h.Records)); err != nil {
 		return nil, err
 	}
@@ -302,37 +293,25 @@ func (d *reader) sectionTrailer(name string, count uint32) error {
 
 // memory reads the MEMORY payload, giving each page to pages.
 func (d *reader) memory(h *Header, pages PageFunc) (uint64, error) {
-	cr := &chunkReader{d: d, buf: make([]byte, maxChunk)}
-	fr := flate.NewReader(cr)
-	defer fr.Close()
-	page := new([PageSize]byte)
-	var pfnb [8]byte
+	cr := d.chunked("MEMORY")
+	defer cr.close()
+	var entry [pageEntrySize]byte
+	page := (*[PageSize]byte)(entry[8:])
 	var n, last uint64
 	limit := h.GuestRAM / PageSize
 	for {
-		entry := d.off
-		k, err := io.ReadFull(fr, pfnb[:])
-		if k == 0 && err == io.EOF {
+		at := d.off
+		if err := cr.item(entry[:], fmt.Sprintf("page %d", n)); err == io.EOF {
 			break
+		} else if err != nil {
+			return n, err
 		}
-		if err == nil {
-			_, err = io.ReadFull(fr, page[:])
-		}
-		if err != nil {
-			if cr.err != nil {
-				return n, cr.err
-			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return n, newError(ErrMalformed, "MEMORY", entry, "the compressed pages end inside page %d", n)
-			}
-			return n, newError(ErrMalformed, "MEMORY", entry, "page %d: bad compressed data: %v", n, err)
-		}
-		pfn := le.Uint64(pfnb[:])
+		pfn := le.Uint64(entry[:8])
 		if pfn >= limit {
-			return n, newError(ErrMalformed, "MEMORY", entry, "page %d: frame %#x is outside guest RAM (%d pages)", n, pfn, limit)
+			return n, newError(ErrMalformed, "MEMORY", at, "page %d: frame %#x is outside guest RAM (%d pages)", n, pfn, limit)
 		}
 		if n > 0 && pfn <= last {
-			return n, newError(ErrMalformed, "MEMORY", entry, "page %d: frame %#x after %#x (pages must ascend)", n, pfn, last)
+			return n, newError(ErrMalformed, "MEMORY", at, "page %d: frame %#x after %#x (pages must ascend)", n, pfn, last)
 		}
 		last = pfn
 		n++
@@ -342,34 +321,104 @@ func (d *reader) memory(h *Header, pages PageFunc) (uint64, error) {
 			}
 		}
 	}
-	if cr.err != nil {
-		return n, cr.err
-	}
-	// The compressed stream ended: the chunks must end with it.
-	if len(cr.left) > 0 {
-		return n, newError(ErrMalformed, "MEMORY", d.off, "%d bytes after the end of the compressed pages", len(cr.left))
-	}
-	if !cr.done {
-		if _, err := cr.ReadByte(); err != io.EOF {
-			if cr.err != nil {
-				return n, cr.err
-			}
-			return n, newError(ErrMalformed, "MEMORY", d.off, "data after the end of the compressed pages")
-		}
-	}
-	return n, nil
+	return n, cr.end("pages")
 }
 
-// chunkReader reads the chunks of the MEMORY payload, checking each
-// chunk's CRC before it gives its bytes. It is an io.ByteReader, so that
-// flate reads no byte past the end of its stream.
+// log reads the LOG payload: n records, each checked.
+func (d *reader) log(n uint64) ([]byte, error) {
+	cr := d.chunked("LOG")
+	defer cr.close()
+	log := make([]byte, 0, min(n, 1<<16)*RecordSize)
+	var rec [RecordSize]byte
+	var r replay.Record
+	for i := uint64(0); i < n; i++ {
+		if err := cr.item(rec[:], fmt.Sprintf("record %d of %d", i, n)); err == io.EOF {
+			return nil, newError(ErrMalformed, "LOG", d.off, "the compressed records end after %d of %d", i, n)
+		} else if err != nil {
+			return nil, err
+		}
+		if !replay.Check(rec[:], &r) {
+			err := replay.Decode(rec[:], &r)
+			e := newError(ErrBadRecord, "LOG", cr.at, "record %d (in chunk %d): %v", i, cr.n-1, err)
+			e.Index = int(i)
+			return nil, e
+		}
+		log = append(log, rec[:]...)
+	}
+	if err := cr.item(rec[:1], "data after the records"); err != io.EOF {
+		if err != nil {
+			return nil, err
+		}
+		return nil, newError(ErrMalformed, "LOG", d.off, "data after the %d records", n)
+	}
+	return log, cr.end("records")
+}
+
+// chunkReader reads the chunks of a chunked section's payload (MEMORY,
+// LOG), checking each chunk's CRC before it gives its bytes, and the
+// DEFLATE stream they hold (fr). It is an io.ByteReader, so that flate
+// reads no byte past the end of its stream.
 type chunkReader struct {
 	d    *reader
+	name string // the section
+	fr   io.ReadCloser
 	buf  []byte
 	left []byte
-	n    int // chunks read
+	n    int   // chunks read
+	at   int64 // offset of the last chunk read
 	done bool
 	err  error // a capture error (not io.EOF)
+}
+
+// chunked starts reading the payload of chunked section name (its header
+// read).
+func (d *reader) chunked(name string) *chunkReader {
+	if d.chunkBuf == nil {
+		d.chunkBuf = make([]byte, maxChunk)
+	}
+	c := &chunkReader{d: d, name: name, buf: d.chunkBuf}
+	c.fr = flate.NewReader(c)
+	return c
+}
+
+func (c *chunkReader) close() { c.fr.Close() }
+
+// item reads the stream's next len(b) bytes, what. At the stream's end
+// before the item it returns io.EOF; every other failure is an [*Error]
+// of the section.
+func (c *chunkReader) item(b []byte, what string) error {
+	at := c.d.off
+	k, err := io.ReadFull(c.fr, b)
+	switch {
+	case err == nil:
+		return nil
+	case c.err != nil:
+		return c.err
+	case k == 0 && err == io.EOF:
+		return io.EOF
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return newError(ErrMalformed, c.name, at, "the compressed data ends inside %s", what)
+	}
+	return newError(ErrMalformed, c.name, at, "%s: bad compressed data: %v", what, err)
+}
+
+// end checks, once the stream has ended, that the chunks end with it.
+func (c *chunkReader) end(what string) error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(c.left) > 0 {
+		return newError(ErrMalformed, c.name, c.d.off, "%d bytes after the end of the compressed %s", len(c.left), what)
+	}
+	if !c.done {
+		if _, err := c.ReadByte(); err != io.EOF {
+			if c.err != nil {
+				return c.err
+			}
+			return newError(ErrMalformed, c.name, c.d.off, "data after the end of the compressed %s", what)
+		}
+	}
+	return nil
 }
 
 func (c *chunkReader) next() error {
@@ -381,33 +430,34 @@ func (c *chunkReader) next() error {
 	}
 	start := c.d.off
 	var h [8]byte
-	if err := c.d.payload(h[:], "MEMORY", fmt.Sprintf("chunk %d header", c.n)); err != nil {
+	if err := c.d.payload(h[:], c.name, fmt.Sprintf("chunk %d header", c.n)); err != nil {
 		c.err = err
 		return err
 	}
 	size, sum := le.Uint32(h[0:]), le.Uint32(h[4:])
 	if size == 0 {
 		if sum != 0 {
-			c.err = newError(ErrMalformed, "MEMORY", start, "end chunk with CRC 0x%x, must be 0", sum)
+			c.err = newError(ErrMalformed, c.name, start, "end chunk with CRC 0x%x, must be 0", sum)
 			return c.err
 		}
 		c.done = true
 		return io.EOF
 	}
 	if size > maxChunk {
-		c.err = newError(ErrMalformed, "MEMORY", start, "chunk %d: length %d exceeds %d (corrupt chunk header)", c.n, size, maxChunk)
+		c.err = newError(ErrMalformed, c.name, start, "chunk %d: length %d exceeds %d (corrupt chunk header)", c.n, size, maxChunk)
 		return c.err
 	}
 	b := c.buf[:size]
-	if err := c.d.payload(b, "MEMORY", fmt.Sprintf("chunk %d", c.n)); err != nil {
+	if err := c.d.payload(b, c.name, fmt.Sprintf("chunk %d", c.n)); err != nil {
 		c.err = err
 		return err
 	}
 	if got := crc(0, b); got != sum {
-		c.err = newError(ErrCRC, "MEMORY", start, "chunk %d CRC mismatch (stored 0x%08x, computed 0x%08x)", c.n, sum, got)
+		c.err = newError(ErrCRC, c.name, start, "chunk %d CRC mismatch (stored 0x%08x, computed 0x%08x)", c.n, sum, got)
 		return c.err
 	}
 	c.n++
+	c.at = start
 	c.left = b
 	return nil
 }

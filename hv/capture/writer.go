@@ -49,9 +49,10 @@ type Writer struct {
 	scrc uint32 // CRC-32C of the current section's payload so far
 	slen uint64 // its length so far
 
-	// MEMORY
+	// MEMORY and LOG: a chunked DEFLATE stream
 	fw      *flate.Writer
 	chunk   []byte // pending compressed bytes, up to maxChunk
+	raw     uint64 // bytes given to fw in the current section
 	lastPFN uint64
 	pages   uint64
 	stats   Stats
@@ -87,6 +88,8 @@ type Stats struct {
 	MemoryStored uint64 // MEMORY payload as stored: compressed, with chunk framing
 	StateBytes   uint64
 	Records      uint64
+	LogRaw       uint64 // LOG uncompressed: records × 64 bytes
+	LogStored    uint64 // LOG payload as stored: compressed, with chunk framing
 	Size         uint64 // the whole capture in bytes
 }
 
@@ -177,7 +180,17 @@ func (w *Writer) BeginMemory() error {
 	if w.stage != stageState {
 		return w.usage("BeginMemory must follow State")
 	}
-	if err := w.beginSection(tagMemory, flagChunked, 0); err != nil {
+	if err := w.beginChunked(tagMemory); err != nil {
+		return err
+	}
+	w.stage = stageMemory
+	return nil
+}
+
+// beginChunked starts a chunked section (MEMORY, LOG): its header, and a
+// fresh DEFLATE stream into chunks (one compressor serves both).
+func (w *Writer) beginChunked(tag string) error {
+	if err := w.beginSection(tag, flagChunked, 0); err != nil {
 		return err
 	}
 	if w.fw == nil {
@@ -187,9 +200,36 @@ func (w *Writer) BeginMemory() error {
 		}
 		w.fw = fw
 		w.chunk = make([]byte, 0, maxChunk)
+	} else {
+		w.fw.Reset((*chunker)(w))
 	}
-	w.stage = stageMemory
+	w.raw = 0
 	return nil
+}
+
+// deflate adds b to the current chunked section's stream.
+func (w *Writer) deflate(b []byte) error {
+	if _, err := w.fw.Write(b); err != nil {
+		return w.fail(err)
+	}
+	w.raw += uint64(len(b))
+	return w.err
+}
+
+// endChunked ends the DEFLATE stream of a chunked section, writes its
+// last chunk, the end chunk and the trailer counting count items.
+func (w *Writer) endChunked(count uint32) error {
+	if err := w.fw.Close(); err != nil {
+		return w.fail(err)
+	}
+	if err := w.flushChunk(); err != nil {
+		return err
+	}
+	var end [8]byte
+	if err := w.payload(end[:]); err != nil {
+		return err
+	}
+	return w.endSection(count)
 }
 
 // Page adds guest page pfn (guest-physical address pfn × 4096) with
@@ -215,15 +255,15 @@ func (w *Writer) Page(pfn uint64, p *[PageSize]byte) error {
 	}
 	var n [8]byte
 	le.PutUint64(n[:], pfn)
-	if _, err := w.fw.Write(n[:]); err != nil {
-		return w.fail(err)
+	if err := w.deflate(n[:]); err != nil {
+		return err
 	}
-	if _, err := w.fw.Write(p[:]); err != nil {
-		return w.fail(err)
+	if err := w.deflate(p[:]); err != nil {
+		return err
 	}
 	w.pages++
 	w.stats.Pages = w.pages
-	w.stats.MemoryRaw += pageEntrySize
+	w.stats.MemoryRaw = w.raw
 	return nil
 }
 
@@ -235,7 +275,8 @@ func (w *Writer) fail(err error) error {
 }
 
 // chunker is the Writer as the flate compressor's output: it gathers
-// compressed bytes into chunks of maxChunk.
+// compressed bytes into chunks of maxChunk, in the current chunked
+// section.
 type chunker Writer
 
 func (c *chunker) Write(b []byte) (int, error) {
@@ -276,33 +317,25 @@ func (w *Writer) EndMemory() error {
 	if w.stage != stageMemory {
 		return w.usage("EndMemory without BeginMemory")
 	}
-	if err := w.fw.Close(); err != nil {
-		return w.fail(err)
-	}
-	if err := w.flushChunk(); err != nil {
-		return err
-	}
-	var end [8]byte
-	if err := w.payload(end[:]); err != nil {
+	if err := w.endChunked(uint32(w.pages)); err != nil {
 		return err
 	}
 	w.stats.MemoryStored = w.slen
 	w.stage = stageMemoryDone
-	w.fw = nil // its memory can go
-	w.chunk = nil
-	return w.endSection(uint32(w.pages))
+	return nil
 }
 
 // Records adds encoded log records (a multiple of RecordSize bytes, as
-// hv/replay encodes them; each is checked). The first call starts the
-// LOG section; in all, the header's Records of them.
+// hv/replay encodes them; each is checked) to the LOG section's
+// compressed stream. The first call starts the LOG section; in all, the
+// header's Records of them.
 func (w *Writer) Records(enc []byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	switch w.stage {
 	case stageMemoryDone:
-		if err := w.beginSection(tagLog, 0, w.h.Records*RecordSize); err != nil {
+		if err := w.beginChunked(tagLog); err != nil {
 			return err
 		}
 		w.stage = stageLog
@@ -328,11 +361,12 @@ func (w *Writer) Records(enc []byte) error {
 			return e
 		}
 	}
-	if err := w.payload(enc); err != nil {
+	if err := w.deflate(enc); err != nil {
 		return err
 	}
 	w.records += n
 	w.stats.Records = w.records
+	w.stats.LogRaw = w.raw
 	return nil
 }
 
@@ -360,9 +394,11 @@ func (w *Writer) Close() error {
 	if w.records != w.h.Records {
 		return w.usage("%d records written, the header says %d", w.records, w.h.Records)
 	}
-	if err := w.endSection(uint32(w.records)); err != nil {
+	if err := w.endChunked(uint32(w.records)); err != nil {
 		return err
 	}
+	w.stats.LogStored = w.slen
+	w.fw, w.chunk = nil, nil // their memory can go
 	var p [endPayloadSize]byte
 	le.PutUint64(p[0:], uint64(w.off))
 	le.PutUint32(p[8:], w.all)

@@ -172,7 +172,12 @@ func (f *file) summary(w io.Writer) {
 	}
 	p("             MEMORY %d non-zero pages of %d (%s), %d bytes compressed (ratio %.2f)",
 		s.Pages, h.GuestRAM/capture.PageSize, capture.SizeName(s.Pages*capture.PageSize), s.MemoryStored, ratio)
-	p("             LOG    %d records (%d bytes), log ordinals %d to %d", s.Records, s.Records*replay.RecordSize, h.FirstRecord, h.FirstRecord+s.Records-1)
+	logRatio := 0.0
+	if s.LogStored > 0 {
+		logRatio = float64(s.LogRaw) / float64(s.LogStored)
+	}
+	p("             LOG    %d records (%d bytes), %d bytes compressed (ratio %.2f), log ordinals %d to %d",
+		s.Records, s.LogRaw, s.LogStored, logRatio, h.FirstRecord, h.FirstRecord+s.Records-1)
 	p("  records:   %s", byKind(f.recs))
 	if n := len(f.recs); n > 0 {
 		p("             from %v to %v", f.recs[0].Landmark(), f.recs[n-1].Landmark())

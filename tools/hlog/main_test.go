@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -102,7 +104,7 @@ func TestSummary(t *testing.T) {
 	name, _ := writeCapture(t)
 	out := hlog(t, name)
 	contains(t, out,
-		"hindsight capture, format version 1",
+		"hindsight capture, format version 2",
 		"guest:     testguest.elf, 1 MiB of RAM",
 		"slice clock",
 		"snapshot:  at #9 rip=0x5000",
@@ -110,7 +112,9 @@ func TestSummary(t *testing.T) {
 		"failure:   exit port with status 5 at #14 rip=0x5006",
 		`"exit status 5"`,
 		"MEMORY 4 non-zero pages of 256",
-		"LOG    6 records (384 bytes), log ordinals 100 to 105",
+		"LOG    6 records (384 bytes), ",
+		"bytes compressed (ratio ",
+		"log ordinals 100 to 105",
 		"records:   6: RDTSC 1, CLOCK 1, SERIALIN 1, DIGEST 1, END 1, POSITION 1",
 	)
 }
@@ -181,5 +185,54 @@ func TestBareLogAndErrors(t *testing.T) {
 	err := run([]string{capName}, new(bytes.Buffer))
 	if err == nil || !strings.Contains(err.Error(), "crash.cap: capture: LOG section") {
 		t.Errorf("corrupt: %v", err)
+	}
+}
+
+// bre turns a grep basic regular expression of debug-bochs.sh (no
+// metacharacters but . * [ ] ^ and \{n\}) into a Go one.
+func bre(p string) *regexp.Regexp {
+	p = strings.NewReplacer("(", `\(`, ")", `\)`, `\{`, "{", `\}`, "}", "+", `\+`, "?", `\?`, "|", `\|`).Replace(p)
+	return regexp.MustCompile(p)
+}
+
+// TestCapmangle spoils a capture with guest/dbgtest/capmangle.py as
+// debug-bochs.sh's capture scenario does, and checks hlog's refusals
+// against that scenario's patterns.
+func TestCapmangle(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	script := filepath.Join("..", "..", "guest", "dbgtest", "capmangle.py")
+	name, _ := writeCapture(t)
+	dir := filepath.Dir(name)
+	mangle := func(args ...string) string {
+		out, err := exec.Command(py, append([]string{script}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("capmangle.py %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	t.Log(mangle("check", name))
+	for _, c := range []struct {
+		args []string
+		out  string // hlog's refusal, a debug-bochs.sh pattern
+	}{
+		{[]string{"truncate"}, "capture: truncated in the .*"}, // in the header here: the capture is small
+		{[]string{"flip", "log"}, "capture: LOG section at offset [0-9]*: chunk [0-9]* CRC mismatch (stored 0x[0-9a-f]\\{8\\}, computed 0x[0-9a-f]\\{8\\})"},
+		{[]string{"flip", "mem"}, "capture: MEMORY section at offset [0-9]*: chunk [0-9]* CRC mismatch (stored 0x[0-9a-f]\\{8\\}, computed 0x[0-9a-f]\\{8\\})"},
+	} {
+		spoilt := filepath.Join(dir, strings.Join(c.args, "-")+".cap")
+		t.Log(mangle(append([]string{c.args[0], name, spoilt}, c.args[1:]...)...))
+		err := run([]string{spoilt}, new(bytes.Buffer))
+		if err == nil {
+			t.Errorf("%v: hlog read it", c.args)
+			continue
+		}
+		line := "hlog: " + err.Error()
+		t.Log(line)
+		if re := bre("^hlog: " + spoilt + ": " + c.out + "$"); !re.MatchString(line) {
+			t.Errorf("%v: %q does not match %q", c.args, line, re)
+		}
 	}
 }
