@@ -58,6 +58,16 @@
 // for a debugger or replays to just before the failure and compares its
 // registers with the primary's final ones.
 //
+// # Going back
+//
+// A backup also takes snapshots of itself (snapshot.go: its state, and
+// RAM by the pages written since the last, from EPT dirty flags) and keeps
+// the log records they need (replay.History). From them gdb runs it
+// backwards (debug_reverse.go: a reverse step or continue is a restore
+// and a replay forward to the point wanted), it writes capture files
+// (capturefile.go, format in hv/capture: its oldest snapshot and the log
+// from there), and a capture replays offline on one CPU (offline.go).
+//
 // # The pair
 //
 // Pair (pair.go) owns what joins a primary and its backup: the split of
