@@ -55,8 +55,8 @@ func runOffline(m *hv.Machine, opts map[string]string) int {
 		return 1
 	}
 	h := o.Header
-	fmt.Printf("hv: offline replay of %s (%d bytes): guest %q, %d MiB of RAM, %v clock; snapshot at landmark %v, %d log records; %d pages restored (%d zero pages skipped in the file)\n",
-		name, len(data), h.KernelName, h.GuestRAM>>20, o.Clock, h.Snap, h.Records, o.Restored.Pages, o.Restored.ZeroPages)
+	fmt.Printf("hv: offline replay of %s (%d bytes): guest %q, %d MiB of RAM, %v clock; snapshot at landmark %v, %d log records; %d non-zero pages restored\n",
+		name, len(data), h.KernelName, h.GuestRAM>>20, o.Clock, h.Snap, h.Records, o.Restored.Pages)
 	if o.Failure != nil {
 		fmt.Printf("hv: the captured failure: %s at landmark %v\n", o.Failure.Reason, o.Failure.At)
 	} else {
