@@ -7,13 +7,17 @@
 #                       console monitor (about 2 minutes; part of make
 #                       test); LINUX=DIR adds a Linux panic (vmlinux,
 #                       bzImage, initramfs.cpio.gz from make linux in DIR)
+#   make capture-linux  the Linux guest's panic captured over COM3 and
+#                       replayed offline to the same panic (LINUX=DIR,
+#                       default the bundled build; about 25 minutes, not
+#                       part of make test)
 DBT_DIR := guest/dbgtest
 DBT_OUT := $(BUILD)/dbgtest
 DBT_ELF := $(DBT_OUT)/dbgtest.elf
 DBT_CC  := gcc -m64 -ffreestanding -nostdlib -fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only \
 	-fno-stack-protector -fno-asynchronous-unwind-tables -O1 -g -Wall -Werror
 
-.PHONY: dbgtest debug-bochs
+.PHONY: dbgtest debug-bochs capture-linux
 dbgtest: $(DBT_ELF)
 
 $(DBT_ELF): $(DBT_DIR)/entry.S $(DBT_DIR)/dbgtest.c $(DBT_DIR)/dbgtest.ld $(DBT_DIR)/dbgtest.mk
@@ -24,3 +28,6 @@ $(DBT_ELF): $(DBT_DIR)/entry.S $(DBT_DIR)/dbgtest.c $(DBT_DIR)/dbgtest.ld $(DBT_
 
 debug-bochs: $(IMG) $(DBT_ELF)
 	$(DBT_DIR)/debug-bochs.sh $(IMG) $(DBT_ELF)
+
+capture-linux: $(IMG)
+	$(DBT_DIR)/linux-capture.sh $(IMG) $(or $(LINUX),$(LINUX_OUT))

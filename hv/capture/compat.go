@@ -1,6 +1,9 @@
 package capture
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // CheckCompat reports whether a capture with header h can be replayed on
 // a machine giving its guests guestRAM bytes and the CPUID answers
@@ -53,7 +56,7 @@ func bitList(v uint32) string {
 			if s != "" {
 				s += ", "
 			}
-			s += "bit " + itoa(uint64(i))
+			s += "bit " + strconv.FormatUint(uint64(i), 10)
 		}
 	}
 	return s
@@ -63,13 +66,13 @@ func bitList(v uint32) string {
 func sizeName(n uint64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
-		return itoa(n>>30) + " GiB"
+		return strconv.FormatUint(n>>30, 10) + " GiB"
 	case n >= 1<<20 && n%(1<<20) == 0:
-		return itoa(n>>20) + " MiB"
+		return strconv.FormatUint(n>>20, 10) + " MiB"
 	case n >= 1<<10 && n%(1<<10) == 0:
-		return itoa(n>>10) + " KiB"
+		return strconv.FormatUint(n>>10, 10) + " KiB"
 	}
-	return itoa(n) + " bytes"
+	return strconv.FormatUint(n, 10) + " bytes"
 }
 
 // SizeName writes a byte count as "64 MiB", "12 KiB" or "100 bytes" (whole

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"strconv"
 
 	"hindsight/hv/replay"
 )
@@ -48,7 +49,7 @@ func ClockName(k uint8) string {
 	case ClockBranch:
 		return "branch"
 	}
-	return "clock(" + itoa(uint64(k)) + ")"
+	return "clock(" + strconv.FormatUint(uint64(k), 10) + ")"
 }
 
 // CPUIDLeaf is one CPUID answer the guest saw.
@@ -304,17 +305,4 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func itoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
