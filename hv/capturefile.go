@@ -201,7 +201,7 @@ const (
 func fnvString(s string) uint64 {
 	h := uint64(fnvOffset)
 	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
+		h = mix(h, uint64(s[i]))
 	}
 	return h
 }

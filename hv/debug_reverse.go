@@ -2,7 +2,6 @@ package hv
 
 import (
 	"fmt"
-	"unsafe"
 
 	"hindsight/hv/gdb"
 	"hindsight/hv/replay"
@@ -51,16 +50,9 @@ func (v *VM) point() point {
 	if ev&vmx.IntInfoValid == 0 {
 		ev = 0
 	}
-	// The fingerprint of the registers as they are, RIP included: not the
-	// replayer's (fingerprint), which takes the last exit's RIP.
-	h := uint64(fnvOffset)
-	for _, x := range (*[15]uint64)(unsafe.Pointer(&v.regs.RAX)) {
-		h = mix(h, x)
-	}
-	rsp, _ := vmx.VMREAD(vmx.GuestRSP)
-	rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
-	fp := mix(mix(mix(h, rip), rsp), rflags&^rflagsRF)
-	return point{at: replay.Landmark{Seq: v.seq, Count: v.count, RIP: rip}, fp: fp, event: ev}
+	// The registers as they are, RIP included: not the replayer's
+	// fingerprint, which takes the last exit's RIP.
+	return point{at: replay.Landmark{Seq: v.seq, Count: v.count, RIP: rip}, fp: v.fingerprintAt(rip), event: ev}
 }
 
 // atOrBefore reports whether landmark a does not come after b.

@@ -506,11 +506,7 @@ func (d *debugger) statsReport(v *VM) string {
 			s.reverse, s.reverseRuns, s.reverseSteps, v.unit(), n, last[n/2], last[n-1])
 	}
 	if sn := v.snaps; sn != nil {
-		st := &sn.stats
-		incr := st.Taken - st.Full
-		fmt.Fprintf(&b, "snapshots: %d kept of %d taken (%d thinned, %d dropped); %d full copies of %d pages, %d vCPU ticks each; %d incremental, %d pages copied in all (most at once %d), %d vCPU ticks each\n",
-			sn.n, st.Taken, st.Thinned, st.Dropped, st.Full, len(sn.ram)/pageSize, per(st.FullTicks, st.Full), incr, st.PagesCopied-st.Full*uint64(len(sn.ram)/pageSize), st.MaxPages, per(st.Ticks, incr))
-		fmt.Fprintf(&b, "restores: %d, %d pages written, %d vCPU ticks each\n", st.Restores, st.PagesRestored, per(st.RestoreTicks, st.Restores))
+		fmt.Fprintf(&b, "snapshots: %s\n", v.SnapReport())
 		if sn.n > 0 {
 			fmt.Fprintf(&b, "snapshots span %v to %v; log history: records %d to %d\n", sn.list[0].pt, sn.list[sn.n-1].pt, sn.hist.Oldest(), sn.hist.End())
 		}

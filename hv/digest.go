@@ -88,14 +88,18 @@ func (v *VM) FullDigestTicks() uint64 {
 // fingerprint hashes the registers that place an asynchronous stop: the
 // GPRs, RIP, RSP and RFLAGS. Two points of a guest's execution with the
 // same count and RIP but another fingerprint are not the same point.
-func (v *VM) fingerprint() uint64 {
+func (v *VM) fingerprint() uint64 { return v.fingerprintAt(v.rip()) }
+
+// fingerprintAt is fingerprint with rip for RIP: a debugger's point takes
+// the guest's RIP as it is, not the last exit's.
+func (v *VM) fingerprintAt(rip uint64) uint64 {
 	h := uint64(fnvOffset)
 	for _, x := range (*[15]uint64)(unsafe.Pointer(&v.regs.RAX)) {
 		h = mix(h, x)
 	}
 	rsp, _ := vmx.VMREAD(vmx.GuestRSP)
 	rflags, _ := vmx.VMREAD(vmx.GuestRFLAGS)
-	return mix(mix(mix(h, v.rip()), rsp), rflags&^rflagsRF)
+	return mix(mix(mix(h, rip), rsp), rflags&^rflagsRF)
 }
 
 // memDigest is the digest of guest RAM, kept per 4 KiB page. With EPT

@@ -599,7 +599,7 @@ func (s *snapStore) pagesAt(j int) []int32 {
 }
 
 // SnapReport says what the VM's snapshots cost, or "" if it takes none.
-// Call it once Run has returned.
+// Call it once Run has returned, or on the parked vCPU thread.
 func (v *VM) SnapReport() string {
 	s := v.snaps
 	if s == nil {
@@ -614,6 +614,8 @@ func (v *VM) SnapReport() string {
 		}
 		return a / n
 	}
-	return fmt.Sprintf("%d taken, %d kept (%d thinned, %d dropped); a full copy of %d pages %d vCPU ticks (before the guest ran); %d incremental, %d pages copied in all (most at once %d), %d vCPU ticks each; %d restores",
-		st.Taken, s.n, st.Thinned, st.Dropped, pages, per(st.FullTicks, st.Full), incr, st.PagesCopied-st.Full*pages, st.MaxPages, per(st.Ticks, incr), st.Restores)
+	return fmt.Sprintf("%d taken, %d kept (%d thinned, %d dropped); %d full copies of %d pages, %d vCPU ticks each (the first before the guest ran); "+
+		"%d incremental, %d pages copied in all (most at once %d), %d vCPU ticks each; %d restores, %d pages written, %d vCPU ticks each",
+		st.Taken, s.n, st.Thinned, st.Dropped, st.Full, pages, per(st.FullTicks, st.Full), incr, st.PagesCopied-st.Full*pages,
+		st.MaxPages, per(st.Ticks, incr), st.Restores, st.PagesRestored, per(st.RestoreTicks, st.Restores))
 }

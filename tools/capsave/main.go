@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -53,19 +52,11 @@ func main() {
 }
 
 func run(file, portFile string, timeout time.Duration, out io.Writer) error {
-	deadline := time.Now().Add(timeout)
-	ln, err := machineport.Listen(portFile, deadline)
+	conn, err := machineport.Accept(portFile, time.Now().Add(timeout))
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	conn, err := ln.Accept()
-	if err != nil {
-		return fmt.Errorf("no connection on port %d: %w", port, err)
-	}
 	defer conn.Close()
-	conn.SetDeadline(deadline)
 	return receive(conn, file, out)
 }
 

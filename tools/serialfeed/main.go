@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -45,18 +44,11 @@ func run(logPath, input, after string, delay time.Duration, portFile string, tim
 			return err
 		}
 	}
-	ln, err := machineport.Listen(portFile, time.Now().Add(timeout))
+	conn, err := machineport.Accept(portFile, time.Now().Add(timeout))
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	conn, err := ln.Accept()
-	if err != nil {
-		return fmt.Errorf("no connection on port %d: %w", port, err)
-	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
 	log, err := os.Create(logPath)
 	if err != nil {
 		return err

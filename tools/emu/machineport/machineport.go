@@ -5,6 +5,7 @@
 package machineport
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -28,4 +29,20 @@ func Listen(portFile string, deadline time.Time) (*net.TCPListener, error) {
 	}
 	tl.SetDeadline(deadline)
 	return tl, nil
+}
+
+// Accept waits for the emulator's one connection (Listen's port, written
+// to portFile) until deadline, which then also bounds the connection.
+func Accept(portFile string, deadline time.Time) (net.Conn, error) {
+	ln, err := Listen(portFile, deadline)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		return nil, fmt.Errorf("no connection on port %d: %w", ln.Addr().(*net.TCPAddr).Port, err)
+	}
+	conn.SetDeadline(deadline)
+	return conn, nil
 }

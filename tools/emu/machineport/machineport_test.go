@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,12 @@ func TestListenGivesUpAtTheDeadline(t *testing.T) {
 	defer ln.Close()
 	if _, err := ln.Accept(); err == nil {
 		t.Fatal("Accept returned a connection nobody made")
+	}
+}
+
+func TestAcceptSaysWhichPortNobodyCalled(t *testing.T) {
+	_, err := Accept("", time.Now().Add(50*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "no connection on port") {
+		t.Fatalf("Accept with nobody calling: %v", err)
 	}
 }
