@@ -224,3 +224,84 @@ func TestReplayWaitsForTheLog(t *testing.T) {
 		t.Fatalf("TSC %d, want %d", y, x)
 	}
 }
+
+// afterAll is a time on the log's clock after every stamp of a test.
+const afterAll = ^uint64(0) / 2
+
+// An input record waits, unpublished, for its landmark's outcome (the
+// backup must not take it without), then goes with it; a record of
+// another kind is published at once.
+func TestRecorderStagesInputs(t *testing.T) {
+	p, _, rec, _ := testPair(t, 16, replay.Lag{}, Corruption{})
+	at(p, 1, 0x1000)
+	rec.tsc(p)
+	if w := rec.log.Status(0).Written; w != 1 {
+		t.Fatalf("RDTSC record: %d published, want 1", w)
+	}
+	at(p, 2, 0x1002)
+	rec.deviceTime(p)
+	if w := rec.log.Status(0).Written; w != 1 {
+		t.Fatalf("input record published before its outcome: %d records", w)
+	}
+	rec.outcome(p, replay.VectorCode(0x20))
+	if w := rec.log.Status(0).Written; w != 2 {
+		t.Fatalf("after the outcome: %d published, want 2", w)
+	}
+	rd := rec.log.Reader()
+	rd.Head(afterAll) // the RDTSC record
+	rd.Consume()
+	h, st, _ := rd.Head(afterAll)
+	if st != replay.Ready || h.Kind != replay.KindClock || h.Value2 != replay.VectorCode(0x20) || h.Value3 != replay.VectorCode(0x20) {
+		t.Fatalf("input record: %v %v", st, h)
+	}
+}
+
+// A primary that finds the log full while input records wait for their
+// outcome publishes them first (without it), so that a backup that has
+// read everything else can make room; it does not wait on itself.
+func TestRecorderFullWithStagedInputs(t *testing.T) {
+	p, _, rec, _ := testPair(t, 4, replay.Lag{}, Corruption{})
+	at(p, 1, 0x1000)
+	for i := 0; i < 4; i++ {
+		rec.deviceTime(p) // a HLT's wait collects ticks before its outcome
+	}
+	if w := rec.log.Status(0).Written; w != 0 {
+		t.Fatalf("%d published before the outcome", w)
+	}
+	p.Stop() // the wait for room returns at once
+	rec.deviceTime(p)
+	st := rec.log.Status(0)
+	if st.Written != 4 || p.stats.Stalls != 1 {
+		t.Fatalf("full log: %d published, %d stalls; want the 4 staged records published and a stall", st.Written, p.stats.Stalls)
+	}
+	rd := rec.log.Reader()
+	for i := 0; i < 4; i++ {
+		h, s, _ := rd.Head(afterAll)
+		if s != replay.Ready || h.Value2 != replay.Unrecorded || h.Value3 != replay.Unrecorded {
+			t.Fatalf("record %d: %v %v, want a valid record without its outcome", i, s, h)
+		}
+		rd.Consume()
+	}
+}
+
+// A primary whose inputs can bring nothing more (no device will
+// interrupt, no console) skips the polls of its synchronous landmarks up
+// to the next progress record, and logs that record on time.
+func TestRecorderQuiet(t *testing.T) {
+	p, _, rec, _ := testPair(t, 16, replay.Lag{}, Corruption{})
+	at(p, 1, 0x1000)
+	if rec.poll(p) {
+		rec.outcome(p, replay.NoVector) // the devices' first events, due at once on the host's clock
+	}
+	next := rec.lastSeq + progressEvery
+	if !p.inputsQuiet || p.pollSeq != next {
+		t.Fatalf("quiet %v, next poll at #%d; want quiet until #%d", p.inputsQuiet, p.pollSeq, next)
+	}
+	w := rec.log.Status(0).Written
+	at(p, next, 0x1000)
+	rec.poll(p)
+	if rec.log.Status(0).Written != w+1 || p.pollSeq != next+progressEvery {
+		t.Fatalf("at #%d: %d records logged, next poll at #%d; want a progress record and #%d",
+			next, rec.log.Status(0).Written-w, p.pollSeq, next+progressEvery)
+	}
+}

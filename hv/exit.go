@@ -270,6 +270,9 @@ func (v *VM) cpuid() {
 // rdtsc returns the guest's TSC, which the inputs give: the host's since
 // the VM started, logged by a primary, from the log on a backup.
 func (v *VM) rdtsc() {
+	if v.cfg.TimeExits {
+		v.rdtscClock.tick(boot.TSC())
+	}
 	t, ok := v.in.tsc(v)
 	if !ok {
 		return

@@ -2,8 +2,9 @@ package hv
 
 import "encoding/binary"
 
-// The exit-cost benchmark guest: benchExits CPUID exits, then benchExits
-// OUTs to port 0x80, then exit status 0. Hand-assembled (offsets left):
+// The exit-cost benchmark guest: benchExits CPUID exits, benchExits OUTs
+// to port 0x80, benchExits RDTSCs (an input: a record each on a primary),
+// then exit status 0. Hand-assembled (offsets left):
 var exitBenchImage = [...]byte{
 	0x49, 0xC7, 0xC0, 0, 0, 0, 0, // 00 mov r8, N (patched)
 	0x31, 0xC0, // 07 loop1: xor eax, eax
@@ -14,24 +15,30 @@ var exitBenchImage = [...]byte{
 	0xE6, 0x80, // 17 loop2: out 0x80, al
 	0x49, 0xFF, 0xC8, // 19 dec r8
 	0x75, 0xF9, // 1C jnz loop2
-	0xBA, 0x01, 0x05, 0x00, 0x00, // 1E mov edx, 0x501
-	0x31, 0xC0, // 23 xor eax, eax
-	0xEF,       // 25 out dx, eax: exit status 0
-	0xF4,       // 26 hlt
-	0xEB, 0xFD, // 27 jmp hlt
+	0x49, 0xC7, 0xC0, 0, 0, 0, 0, // 1E mov r8, N (patched)
+	0x0F, 0x31, // 25 loop3: rdtsc
+	0x49, 0xFF, 0xC8, // 27 dec r8
+	0x75, 0xF9, // 2A jnz loop3
+	0xBA, 0x01, 0x05, 0x00, 0x00, // 2C mov edx, 0x501
+	0x31, 0xC0, // 31 xor eax, eax
+	0xEF,       // 33 out dx, eax: exit status 0
+	0xF4,       // 34 hlt
+	0xEB, 0xFD, // 35 jmp hlt
 }
 
 const (
 	benchExits      = 10000
 	benchCPUIDGuest = 4 // guest instructions per CPUID round trip: xor, cpuid, dec, jnz
 	benchOUTGuest   = 3 // out, dec, jnz
+	benchRDTSCGuest = 3 // rdtsc, dec, jnz
 )
 
 // ExitBenchImage returns the benchmark guest.
 func ExitBenchImage() []byte {
 	img := exitBenchImage
-	binary.LittleEndian.PutUint32(img[3:], benchExits)
-	binary.LittleEndian.PutUint32(img[0x13:], benchExits)
+	for _, at := range []int{3, 0x13, 0x21} {
+		binary.LittleEndian.PutUint32(img[at:], benchExits)
+	}
 	return img[:]
 }
 
@@ -60,8 +67,12 @@ func (c *exitClock) perExit(guestInstr uint64) uint64 {
 	return (c.last-c.first)/(c.n-1) - guestInstr
 }
 
-// ExitCost returns the hypervisor's TSC ticks (Bochs: instructions) per
-// CPUID and per OUT round trip measured while running ExitBenchImage.
-func (v *VM) ExitCost() (cpuid, out uint64) {
-	return v.cpuidClock.perExit(benchCPUIDGuest), v.outClock.perExit(benchOUTGuest)
+// ExitCosts are the hypervisor's TSC ticks (Bochs: instructions) per exit
+// round trip of each kind ExitBenchImage makes.
+type ExitCosts struct{ CPUID, OUT, RDTSC uint64 }
+
+// ExitCost returns what was measured while the VM ran ExitBenchImage
+// (with Config.TimeExits).
+func (v *VM) ExitCost() ExitCosts {
+	return ExitCosts{v.cpuidClock.perExit(benchCPUIDGuest), v.outClock.perExit(benchOUTGuest), v.rdtscClock.perExit(benchRDTSCGuest)}
 }

@@ -36,6 +36,7 @@ type PairConfig struct {
 	Console               bool          // the host console's input goes to the primary
 	Corrupt               Corruption    // test hook: a wrong record in the log
 	Account               bool          // measure where the vCPUs' time goes (benchmarks)
+	TimeExits             bool          // time the exits of the exit benchmark (VM.ExitCost)
 	MutePrimary           bool          // hash the primary's output instead of printing it
 	Trace                 [2]uint64     // log the exits of both in this range of landmarks (trace=exits:FROM-TO)
 	Mark                  string        // note where the guests' output first contains this (benchmarks)
@@ -123,12 +124,12 @@ func (m *Machine) NewPair(cfg PairConfig) (*Pair, error) {
 	p.rep = newReplayer(p.Log)
 	if p.Primary, err = m.NewVM(Config{Name: "primary", CPU: cfg.PrimaryCPU, RAM: ramP, Guest: cfg.Guest,
 		RTCBase: cfg.RTCBase, Mute: cfg.MutePrimary, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
-		Inputs: p.rec, Clock: p.Clock, PanicEnds: true}); err != nil {
+		Inputs: p.rec, Clock: p.Clock, PanicEnds: true, TimeExits: cfg.TimeExits}); err != nil {
 		return nil, err
 	}
 	if p.Backup, err = m.NewVM(Config{Name: "backup", CPU: cfg.BackupCPU, RAM: ramB, Guest: cfg.Guest,
 		RTCBase: cfg.RTCBase, Mute: true, Account: cfg.Account, Trace: cfg.Trace, Mark: cfg.Mark,
-		Inputs: p.rep, Clock: p.Clock}); err != nil {
+		Inputs: p.rep, Clock: p.Clock, TimeExits: cfg.TimeExits}); err != nil {
 		return nil, err
 	}
 	dc := cfg.Debug

@@ -30,8 +30,9 @@ type recorder struct {
 	verify uint64 // log a digest every so many landmarks (0: never)
 	hook   Corruption
 
-	staged  [stageRecords]replay.Record // input records waiting for the landmark's outcome
+	staged  [stageRecords]uint64 // log indices of the staged input records, waiting for the landmark's outcome
 	nstaged int
+	rec     replay.Record // the record log1 builds
 	// The last stop a record was logged at (Seq, Count, RIP, RCX: on a
 	// clock whose counts several instructions share, RIP and RCX tell
 	// them apart), and when.
@@ -106,6 +107,14 @@ func (r *recorder) poll(v *VM) bool {
 	} else if now := r.now(); now-r.lastNs >= progressNs && !r.loggedHere(v) {
 		r.log1(v, replay.KindProgress, now, 0, 0)
 	}
+	if r.quiet(v) {
+		// Nothing can come from outside: the synchronous landmarks need
+		// no poll until the next progress record or digest falls due.
+		v.inputsQuiet, v.pollSeq = true, r.lastSeq+progressEvery
+		if r.verify != 0 {
+			v.pollSeq = min(v.pollSeq, (v.seq/r.verify+1)*r.verify)
+		}
+	}
 	return r.nstaged > 0
 }
 
@@ -162,9 +171,9 @@ func (r *recorder) finish(v *VM) {
 
 // log1 logs a record at the current landmark. An asynchronous stop's
 // records follow a POSITION record that lets the backup find the spot.
-// Input records, and any after them at the same landmark, are held back
-// until the landmark's outcome is known (outcome); the others go straight
-// to the log.
+// Input records, and any after them at the same landmark, are staged in
+// the log, unpublished, until the landmark's outcome is known (outcome);
+// the others are published at once.
 func (r *recorder) log1(v *VM, k replay.Kind, val, val2, val3 uint64) {
 	if v.count != 0 && !r.loggedHere(v) {
 		r.markHere(v) // before the recursion: one POSITION per stop
@@ -172,56 +181,73 @@ func (r *recorder) log1(v *VM, k replay.Kind, val, val2, val3 uint64) {
 	}
 	r.markHere(v)
 	r.lastNs = r.now()
-	rec := replay.Record{Kind: k, Seq: v.seq, Count: v.count, RIP: v.rip(), Value: val, Value2: val2, Value3: val3}
-	if r.nstaged == 0 && !k.IsInput() {
-		r.write(v, &rec)
-		return
-	}
-	if r.nstaged == len(r.staged) {
+	input := k.IsInput()
+	if input && r.nstaged == len(r.staged) {
 		r.flush(v, replay.Unrecorded, replay.Unrecorded) // still waiting (HLT): the outcome is not known yet
 	}
-	r.staged[r.nstaged] = rec
-	r.nstaged++
+	rec := &r.rec
+	rec.Kind, rec.Seq, rec.Count, rec.RIP, rec.Value, rec.Value2, rec.Value3 = k, v.seq, v.count, v.rip(), val, val2, val3
+	i, res := uint64(0), replay.Full
+	if r.hook.N == 0 && !r.unprotected {
+		i, res = r.w.Stage(rec, r.lastNs) // the common case, inline
+	}
+	ok := res == replay.Written
+	if ok {
+		v.stats.Records++
+	} else {
+		i, ok = r.put(v, rec)
+	}
+	switch {
+	case !ok:
+	case input:
+		r.staged[r.nstaged] = i
+		r.nstaged++
+	case r.nstaged == 0:
+		r.w.Publish()
+	}
 }
 
-// flush writes the held-back records; the input records among them carry
+// flush publishes the staged records; the input records among them carry
 // the outcome unless it is Unrecorded.
 func (r *recorder) flush(v *VM, requested, delivered uint64) {
-	for i := range r.staged[:r.nstaged] {
-		rec := &r.staged[i]
-		if rec.Kind.IsInput() && delivered != replay.Unrecorded {
-			rec.Value2, rec.Value3 = requested, delivered
+	if delivered != replay.Unrecorded {
+		for _, i := range r.staged[:r.nstaged] {
+			r.w.SetOutcome(i, requested, delivered)
 		}
-		r.write(v, rec)
 	}
 	r.nstaged = 0
+	if !r.unprotected {
+		r.w.Publish()
+	}
 }
 
-// write appends a record to the log, stamped with the time log1 took for
-// it (one clock read per record). On a full log the primary waits for
-// the backup (a stall); once the backup has stopped for good it goes on
-// unprotected, and says so once.
-func (r *recorder) write(v *VM, rec *replay.Record) {
+// put stages a record in the log, stamped with the time log1 took for it
+// (one clock read per record), and returns its index. On a full log the
+// primary waits for the backup (a stall), having published what it staged
+// (the backup may be waiting for it); once the backup has stopped for
+// good it goes on unprotected, and says so once.
+func (r *recorder) put(v *VM, rec *replay.Record) (uint64, bool) {
 	if r.unprotected {
-		return
+		return 0, false
 	}
 	if r.hook.N != 0 && (r.hook.Kind == 0 || r.hook.Kind == rec.Kind) {
 		r.hooked++
 		if r.hooked == r.hook.N && r.corrupt(v, rec) {
-			return
+			return 0, false
 		}
 	}
 	for {
-		switch r.w.Write(rec, r.lastNs) {
+		i, res := r.w.Stage(rec, r.lastNs)
+		switch res {
 		case replay.Written:
 			v.stats.Records++
-			return
+			return i, true
 		case replay.ReaderGone:
 			r.goUnprotected(v)
-			return
+			return 0, false
 		}
 		if r.waitForRoom(v) {
-			return
+			return 0, false
 		}
 	}
 }
@@ -229,6 +255,9 @@ func (r *recorder) write(v *VM, rec *replay.Record) {
 // waitForRoom is one step of waiting for the backup to free a slot; it
 // reports true if the VM was asked to stop meanwhile.
 func (r *recorder) waitForRoom(v *VM) bool {
+	if r.nstaged > 0 {
+		r.flush(v, replay.Unrecorded, replay.Unrecorded)
+	}
 	v.stats.Stalls++
 	pauseSpin()
 	if v.stopRequest.Load() {
@@ -275,10 +304,13 @@ func (r *recorder) corrupt(v *VM, rec *replay.Record) bool {
 	if r.hook.Fault == FaultCRC {
 		b[32] ^= 1 // a bit of Value: the CRC no longer matches
 	}
-	for r.w.WriteEncoded(b, r.lastNs) == replay.Full {
+	for r.w.StageEncoded(b, r.lastNs) == replay.Full {
 		if r.waitForRoom(v) {
-			break
+			return true
 		}
+	}
+	if r.nstaged == 0 {
+		r.w.Publish()
 	}
 	return true
 }

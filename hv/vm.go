@@ -39,7 +39,7 @@ type Config struct {
 	Guest     image.Spec       // the guest kernel, its command line and modules or initrd
 	RTCBase   int64            // the CMOS clock at device time 0, Unix seconds
 	Mute      bool             // count and hash the guest's output instead of printing it
-	TimeExits bool             // time CPUID and port 0x80 exits (ExitCost)
+	TimeExits bool             // time CPUID, port 0x80 and RDTSC exits (ExitCost)
 	Account   bool             // split the vCPU's time into guest, hypervisor and waiting (Cost)
 	Inputs    Inputs           // where its inputs come from; nil: the outside world, no console (NewLive)
 	Trace     [2]uint64        // log every exit whose landmark lies in [Trace[0], Trace[1]): landmark, reason, RIP (trace=exits:FROM-TO)
@@ -94,9 +94,9 @@ type VM struct {
 	// While inputsQuiet and seq is below pollSeq the inputs have nothing
 	// to do at a synchronous landmark, so the landmarks skip their poll:
 	// live inputs while no device will interrupt and no console input
-	// comes, a backup until the landmark of its next record. A recorder
-	// polls at every landmark; a change of the devices (devicesMoved)
-	// ends the quiet.
+	// comes (a recorder then polls only where its next progress record or
+	// digest falls due), a backup until the landmark of its next record.
+	// A change of the devices (devicesMoved) ends the quiet.
 	inputsQuiet bool
 	pollSeq     uint64
 	clockArmed  bool // the clock's stepper armed a breakpoint, step or counter overflow for this entry
@@ -133,10 +133,10 @@ type VM struct {
 		state atomic.Uint32
 	}
 
-	cpuidClock, outClock exitClock // exit timing (exitbench.go), with Config.TimeExits
-	msrSeen              [32]uint32
-	msrLogged            uint32
-	stats                Stats
+	cpuidClock, outClock, rdtscClock exitClock // exit timing (exitbench.go), with Config.TimeExits
+	msrSeen                          [32]uint32
+	msrLogged                        uint32
+	stats                            Stats
 
 	// Loaded says what the loader put where, for the console.
 	Loaded image.Report

@@ -80,6 +80,10 @@ func TestNoAllocs(t *testing.T) {
 				tr.TryWrite(&v)
 				tr.Put(&v)
 				r.Flush()
+				if s, h := tr.Claim(7); s != nil {
+					*tr.Claimed(h) = v
+				}
+				tr.Flush()
 				tr.TryRead(&v)
 				tr.Get(&v)
 				r.Ack()

@@ -14,7 +14,7 @@
 //	TryWrite(rec []byte) bool       TryRead(dst []byte) bool        every record (one atomic store each)
 //	Put(rec) bool ... Flush()       Get(dst) bool ... Ack()         at Flush / Ack (one store per run)
 //	As[T] -> Typed[T].TryWrite/Put  Typed[T].TryRead/Get            as above; inlined, fixed-size copies
-//	Typed[T].Next ... PublishStamp                                  the one record filled in place; no copy
+//	Typed[T].Claim ... Flush                                        records filled in place; no copy
 //	WriteBatch(src []byte) int      ReadBatch(dst []byte) int       once per call; copies up to two spans
 //	Reserve(n) ([]byte, error)      Peek(n) ([]byte, error)         at Commit(k) / Release(k); zero-copy,
 //	  ... Commit(k)                   ... Release(k)                  clamped to the end of the slots

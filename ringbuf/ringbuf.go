@@ -84,7 +84,6 @@ var (
 	errLongRecord  = &Error{Op: "write", Msg: "record longer than the record size", Err: ErrRecordSize}
 	errBatchLen    = &Error{Op: "write", Msg: "batch length is not a multiple of the record size", Err: ErrRecordSize}
 	errOverCommit  = &Error{Op: "commit", Msg: "commit of more records than reserved", Err: ErrCapacity}
-	errNoSlot      = &Error{Op: "publish", Msg: "publish without a free slot from Next", Err: ErrFull}
 	errShortDst    = &Error{Op: "read", Msg: "destination shorter than the record size", Err: ErrRecordSize}
 	errOverRelease = &Error{Op: "release", Msg: "release of more records than peeked", Err: ErrCapacity}
 )

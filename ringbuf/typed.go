@@ -99,37 +99,47 @@ func (t Typed[T]) Put(v *T) bool {
 	return true
 }
 
-// Next returns the slot the next record goes into, for the caller to
+// Claim returns the slot the next record goes into, for the caller to
 // fill in place (Put copies from a buffer the caller has filled first),
-// or nil if the ring is full. The record is the consumer's only at
-// PublishStamp; until then Next returns the same slot. Producer side.
-func (t Typed[T]) Next() *T {
+// stamped, with its index; or nil if the ring is full. The record is
+// claimed but not published: the consumer sees it only at the next Flush
+// (or a write that publishes), and until then the producer may still
+// change it through Claimed. Producer side.
+func (t Typed[T]) Claim(stamp uint64) (*T, uint64) {
 	r := t.r
 	h := r.pHead
-	if h == r.pLimit {
-		if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; h == r.pLimit {
-			bump(r.pstall)
-			return nil
-		}
+	if h == r.pLimit && r.full() {
+		return nil, 0
 	}
 	var zero T
-	return (*T)(unsafe.Add(r.slots, uintptr(h&r.mask)*unsafe.Sizeof(zero))) // unsafe: masked index, a whole slot of sizeof(T) bytes
+	i := uintptr(h & r.mask)
+	*(*uint64)(unsafe.Add(r.stamps, i*8)) = stamp // unsafe: masked index, inside the stamp array
+	r.pHead = h + 1
+	return (*T)(unsafe.Add(r.slots, i*unsafe.Sizeof(zero))), h // unsafe: masked index, a whole slot of sizeof(T) bytes
 }
 
-// PublishStamp stamps the record filled in the slot Next returned and
-// publishes it (with anything Put before it). Call it only after Next
-// returned a slot; with the ring full it panics rather than publish the
-// oldest unread record's slot. Producer side.
-func (t Typed[T]) PublishStamp(stamp uint64) {
-	r := t.r
-	h := r.pHead
-	if h == r.pLimit {
-		panic(errNoSlot)
+// full re-reads the consumer index when the cached one says full, and
+// reports (and counts) a ring still full. Outlined, so that Claim inlines.
+//
+//go:noinline
+func (r *Ring) full() bool {
+	if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; r.pHead == r.pLimit {
+		bump(r.pstall)
+		return true
 	}
-	*(*uint64)(unsafe.Add(r.stamps, uintptr(h&r.mask)*8)) = stamp // unsafe: masked index, inside the stamp array
-	r.pHead = h + 1
-	atomic.StoreUint64(r.head, h+1) // release: slot and stamp before the index
+	return false
 }
+
+// Claimed returns the slot of the record Claim returned index h for.
+// Precondition: that record is not published yet (else the consumer may
+// be reading the slot, or have freed it for a newer one). Producer side.
+func (t Typed[T]) Claimed(h uint64) *T {
+	var zero T
+	return (*T)(unsafe.Add(t.r.slots, uintptr(h&t.r.mask)*unsafe.Sizeof(zero))) // unsafe: masked index, a whole slot of sizeof(T) bytes
+}
+
+// Flush publishes the records claimed or Put before it. Producer side.
+func (t Typed[T]) Flush() { t.r.Flush() }
 
 // TryRead copies the oldest unread record into *v and releases its slot;
 // false if the ring is empty. Consumer side.

@@ -39,15 +39,16 @@ func TestTyped(t *testing.T) {
 		r.SetStamp(uint64(i))
 		switch i % 4 {
 		case 3:
-			s := w.Next()
+			s, h := w.Claim(uint64(i))
 			if s == nil {
-				t.Fatal("Next")
+				t.Fatal("Claim")
 			}
-			*s = e
+			s.Value = 0 // changed below through Claimed, before the flush
 			if c.Available() != 0 {
-				t.Fatal("record filled in place visible before PublishStamp")
+				t.Fatal("record claimed visible before Flush")
 			}
-			w.PublishStamp(uint64(i))
+			*w.Claimed(h) = e
+			w.Flush()
 		case 0:
 			if !w.TryWrite(&e) {
 				t.Fatal("TryWrite")
@@ -86,17 +87,9 @@ func TestTyped(t *testing.T) {
 	for w.Put(&e) {
 		n++
 	}
-	if n != 8 || w.TryWrite(&e) || w.Next() != nil || r.Stats().Stalls != 3 {
+	if s, _ := w.Claim(0); n != 8 || w.TryWrite(&e) || s != nil || r.Stats().Stalls != 3 {
 		t.Fatalf("filled %d, stalls %d", n, r.Stats().Stalls)
 	}
-	func() {
-		defer func() {
-			if !errors.Is(recover().(error), ErrFull) {
-				t.Fatal("PublishStamp on a full ring did not panic with ErrFull")
-			}
-		}()
-		w.PublishStamp(0)
-	}()
 	r.Flush()
 	if c.InFlight() != 8 {
 		t.Fatal("in flight")
@@ -150,11 +143,11 @@ func TestTypedTransfer(t *testing.T) {
 			if i%4 == 0 {
 				ok = w.TryWrite(&e)
 			} else if i%8 == 5 {
-				if s := w.Next(); s != nil {
-					*s = e
-					w.PublishStamp(i)
+				if s, h := w.Claim(i); s != nil {
+					*w.Claimed(h) = e
 					ok = true
 				}
+				w.Flush()
 			} else if ok = w.Put(&e); i%4 == 3 || !ok {
 				r.Flush()
 			}

@@ -7,6 +7,13 @@ TEXT ·cpuidECX1(SB),NOSPLIT,$0-4
 	MOVL CX, ret+0(FP)
 	RET
 
+TEXT ·checksum(SB),NOSPLIT,$0-12
+	CMPB ·haveCRC32Insn(SB), $0
+	JEQ table
+	JMP ·checksumInsn(SB)
+table:
+	JMP ·checksumTable(SB)
+
 // CRC-32C of bytes 0-3 and 8-63, as hash/crc32 computes it: start from all
 // ones, one CRC32L and seven CRC32Q steps, invert.
 TEXT ·checksumInsn(SB),NOSPLIT,$0-12

@@ -119,47 +119,80 @@ const (
 
 // Writer is the primary's end of a Log.
 type Writer struct {
-	l       *Log
-	slots   ringbuf.Typed[[RecordSize]byte] // the ring's slots, written in place
-	waiting bool                            // the last Write returned Full
+	l     *Log
+	slots ringbuf.Typed[[RecordSize]byte] // the ring's slots, written in place
+	// Staged records [sealed, next) have no CRC yet: Publish computes it,
+	// once, after SetOutcome's last change.
+	sealed, next uint64
+	waiting      bool // the last Write returned Full
 }
 
-// Write encodes r straight into the ring's next slot and publishes it,
-// stamped. It never waits: on Full the caller decides how to wait and
-// calls it again. Does not allocate.
+// Write encodes r straight into the ring's next slot and publishes it
+// (with the records staged before it), stamped. It never waits: on Full
+// the caller decides how to wait and calls it again. Does not allocate.
 func (w *Writer) Write(r *Record, stamp uint64) WriteResult {
-	s, res := w.next()
-	if s == nil {
-		return res
+	_, res := w.Stage(r, stamp)
+	if res == Written {
+		w.Publish()
 	}
-	r.Encode(s[:])
-	w.slots.PublishStamp(stamp)
-	return Written
+	return res
 }
 
-// WriteEncoded appends an already encoded record as it is (the test hooks
-// that put malformed records in the log use it).
-func (w *Writer) WriteEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
-	s, res := w.next()
-	if s == nil {
-		return res
-	}
-	copy(s[:], b[:])
-	w.slots.PublishStamp(stamp)
-	return Written
-}
-
-// next returns the slot the next record goes into, or nil and why not.
-func (w *Writer) next() (*[RecordSize]byte, WriteResult) {
+// Stage encodes r straight into the ring's next slot, stamped, but does
+// not publish it: the reader sees it at the next Publish or Write, and
+// until then SetOutcome may still change it (index names it there). It
+// never waits, as Write. Does not allocate.
+func (w *Writer) Stage(r *Record, stamp uint64) (index uint64, res WriteResult) {
 	if w.l.readerClosed.Load() {
-		return nil, w.drop()
+		return 0, w.drop()
 	}
-	s := w.slots.Next()
+	s, h := w.slots.Claim(stamp)
 	if s == nil {
-		return nil, w.full()
+		return 0, w.full()
 	}
 	w.waiting = false
-	return s, Written
+	w.next = h + 1
+	r.encode(s)
+	return h, Written
+}
+
+// StageEncoded stages an already encoded record as it is, its CRC
+// included (the test hooks that put malformed records in the log use it).
+func (w *Writer) StageEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
+	if w.l.readerClosed.Load() {
+		return w.drop()
+	}
+	w.seal()
+	s, h := w.slots.Claim(stamp)
+	if s == nil {
+		return w.full()
+	}
+	w.waiting = false
+	*s = *b
+	w.sealed, w.next = h+1, h+1
+	return Written
+}
+
+// SetOutcome gives a staged input record the landmark's interrupt codes
+// (Value2, Value3). Precondition: the record at index was staged by
+// Stage and is not published yet.
+func (w *Writer) SetOutcome(index, requested, delivered uint64) {
+	s := w.slots.Claimed(index)
+	le.PutUint64(s[offValue2:], requested)
+	le.PutUint64(s[offValue3:], delivered)
+}
+
+// Publish makes the staged records the reader's, with one store.
+func (w *Writer) Publish() {
+	w.seal()
+	w.slots.Flush()
+}
+
+// seal computes the CRCs of the staged records that have none yet.
+func (w *Writer) seal() {
+	for ; w.sealed < w.next; w.sealed++ {
+		seal(w.slots.Claimed(w.sealed))
+	}
 }
 
 // drop counts a record written after the reader stopped.

@@ -125,6 +125,39 @@ func TestLogFullAndReaderGone(t *testing.T) {
 	}
 }
 
+// TestLogStage: staged records stay the writer's until Publish (or a
+// Write), SetOutcome changes one in place with a valid CRC, and the order
+// is the order of staging.
+func TestLogStage(t *testing.T) {
+	l := newTestLog(t, 8, Lag{})
+	w, r := l.Writer(), l.Reader()
+	in := Record{Kind: KindClock, Seq: 5, RIP: 0x1000, Value: 77}
+	i, res := w.Stage(&in, 1)
+	if res != Written {
+		t.Fatal(res)
+	}
+	after := Record{Kind: KindRDTSC, Seq: 5, RIP: 0x1000, Value: 9}
+	if _, res := w.Stage(&after, 1); res != Written {
+		t.Fatal(res)
+	}
+	if _, st, _ := r.Head(2); st != Waiting {
+		t.Fatalf("staged records visible before Publish: %v", st)
+	}
+	w.SetOutcome(i, VectorCode(0x20), NoVector)
+	last := Record{Kind: KindProgress, Seq: 6, RIP: 0x1002, Value: 3}
+	if w.Write(&last, 2) != Written {
+		t.Fatal("Write")
+	}
+	in.Value2, in.Value3 = VectorCode(0x20), NoVector
+	for n, want := range []Record{in, after, last} {
+		got, st, _ := r.Head(3)
+		if st != Ready || *got != want {
+			t.Fatalf("record %d: %v %v, want %v", n, st, got, want)
+		}
+		r.Consume()
+	}
+}
+
 func TestLogMalformed(t *testing.T) {
 	l := newTestLog(t, 4, Lag{})
 	w, r := l.Writer(), l.Reader()
@@ -132,7 +165,11 @@ func TestLogMalformed(t *testing.T) {
 	x := rec(1)
 	x.Encode(b[:])
 	b[9] ^= 1 // a bit of Seq: the CRC no longer matches
-	w.WriteEncoded(&b, 1)
+	w.StageEncoded(&b, 1)
+	if _, st, _ := r.Head(1); st != Waiting {
+		t.Fatalf("staged record before Publish: %v", st)
+	}
+	w.Publish()
 	_, st, _ := r.Head(1)
 	if st != Malformed {
 		t.Fatalf("bad CRC: %v", st)

@@ -218,16 +218,9 @@ var le = binary.LittleEndian
 // Every record logged or replayed pays for it, so where the CPU has SSE4.2
 // it is eight CRC32 instructions (checksum_amd64.s); hash/crc32 is the
 // reference and the fallback.
-func checksum(b []byte) uint32 {
-	if haveCRC32Insn {
-		return checksumInsn((*[RecordSize]byte)(b))
-	}
-	return checksumTable(b)
-}
-
-func checksumTable(b []byte) uint32 {
+func checksumTable(b *[RecordSize]byte) uint32 {
 	c := crc32.Update(0, castagnoli, b[:offCRC])
-	return crc32.Update(c, castagnoli, b[offSeq:RecordSize])
+	return crc32.Update(c, castagnoli, b[offSeq:])
 }
 
 // Encode writes r into b[:RecordSize] in the layout of the package
@@ -235,9 +228,15 @@ func checksumTable(b []byte) uint32 {
 // not validate r (see [Record.Validate]). Encode does not allocate; it
 // panics if len(b) < RecordSize.
 func (r *Record) Encode(b []byte) {
-	b = b[:RecordSize]
-	b[offKind] = byte(r.Kind)
-	b[offReserved], b[offReserved+1], b[offReserved+2] = 0, 0, 0
+	r.encode((*[RecordSize]byte)(b))
+	seal((*[RecordSize]byte)(b))
+}
+
+// encode is Encode into a whole record without the CRC: constant offsets
+// into an array, so no bounds checks, and it inlines (the primary's log
+// path).
+func (r *Record) encode(b *[RecordSize]byte) {
+	le.PutUint64(b[offKind:], uint64(r.Kind)) // the kind, then the reserved bytes and the CRC's place zero
 	le.PutUint64(b[offSeq:], r.Seq)
 	le.PutUint64(b[offRIP:], r.RIP)
 	le.PutUint64(b[offCount:], r.Count)
@@ -245,8 +244,10 @@ func (r *Record) Encode(b []byte) {
 	le.PutUint64(b[offValue2:], r.Value2)
 	le.PutUint64(b[offValue3:], r.Value3)
 	le.PutUint64(b[offCheck:], 0)
-	le.PutUint32(b[offCRC:], checksum(b))
 }
+
+// seal computes an encoded record's CRC.
+func seal(b *[RecordSize]byte) { le.PutUint32(b[offCRC:], checksum(b)) }
 
 // Decode reads the record in b[:RecordSize] into r and validates it: the
 // length, the CRC, the reserved bytes, then the fields as
@@ -264,7 +265,7 @@ func Decode(b []byte, r *Record) error {
 	}
 	b = b[:RecordSize]
 	stored := le.Uint32(b[offCRC:])
-	if computed := checksum(b); stored != computed {
+	if computed := checksum((*[RecordSize]byte)(b)); stored != computed {
 		return crcError(b, stored, computed)
 	}
 	k := Kind(b[offKind])
@@ -286,7 +287,7 @@ func Check(b []byte, r *Record) bool {
 		return false
 	}
 	b = b[:RecordSize]
-	if le.Uint32(b[offCRC:]) != checksum(b) || le.Uint32(b[offKind:])>>8 != 0 || le.Uint64(b[offCheck:]) != 0 {
+	if le.Uint32(b[offCRC:]) != checksum((*[RecordSize]byte)(b)) || le.Uint32(b[offKind:])>>8 != 0 || le.Uint64(b[offCheck:]) != 0 {
 		return false
 	}
 	d := unpack(b)

@@ -457,7 +457,7 @@ func TestChecksumInsnMatchesTable(t *testing.T) {
 			seed ^= seed << 17
 			b[j] = byte(seed)
 		}
-		if got, want := checksumInsn(&b), checksumTable(b[:]); got != want {
+		if got, want := checksumInsn(&b), checksumTable(&b); got != want {
 			t.Fatalf("record %x: CRC32 instruction %#x, hash/crc32 %#x", b, got, want)
 		}
 	}
