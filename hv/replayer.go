@@ -52,6 +52,9 @@ func (p *replayer) now() uint64 { return (boot.TSC() - p.tsc0) * 1000 / (p.tscHz
 // logged one and the lag allows taking it. It returns nil, having ended
 // the VM, if the log is malformed or ended, or the VM is asked to stop.
 func (p *replayer) head(v *VM) *replay.Record {
+	if h := p.rd.Held(); h != nil {
+		return h
+	}
 	var t0 uint64
 	waited := false
 	for {

@@ -344,7 +344,7 @@ func (v *VM) loop() {
 				d.boundary(v)
 			}
 			hooked = d.attention.Load() || d.stepping
-			if !d.rep.rd.Holding() {
+			if d.rep.rd.Held() == nil {
 				d.rep.waitLog(v)
 			}
 			// The guest's own DR7 and TF, before the clock or the

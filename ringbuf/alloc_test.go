@@ -87,6 +87,10 @@ func TestNoAllocs(t *testing.T) {
 				tr.TryRead(&v)
 				tr.Get(&v)
 				r.Ack()
+				if s, _, _ := tr.Front(); s != nil {
+					v = *s
+					tr.Pop()
+				}
 			}})
 		}
 		for _, c := range cases {

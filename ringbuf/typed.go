@@ -108,26 +108,16 @@ func (t Typed[T]) Put(v *T) bool {
 func (t Typed[T]) Claim(stamp uint64) (*T, uint64) {
 	r := t.r
 	h := r.pHead
-	if h == r.pLimit && r.full() {
-		return nil, 0
+	if h == r.pLimit {
+		if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; h == r.pLimit {
+			atomic.AddUint64(r.pstall, 1)
+			return nil, 0
+		}
 	}
-	var zero T
 	i := uintptr(h & r.mask)
-	*(*uint64)(unsafe.Add(r.stamps, i*8)) = stamp // unsafe: masked index, inside the stamp array
+	*(*uint64)(unsafe.Add(r.stamps, i<<3)) = stamp // unsafe: masked index, inside the stamp array
 	r.pHead = h + 1
-	return (*T)(unsafe.Add(r.slots, i*unsafe.Sizeof(zero))), h // unsafe: masked index, a whole slot of sizeof(T) bytes
-}
-
-// full re-reads the consumer index when the cached one says full, and
-// reports (and counts) a ring still full. Outlined, so that Claim inlines.
-//
-//go:noinline
-func (r *Ring) full() bool {
-	if r.pLimit = atomic.LoadUint64(r.tail) + r.cap; r.pHead == r.pLimit {
-		bump(r.pstall)
-		return true
-	}
-	return false
+	return (*T)(unsafe.Add(r.slots, i<<r.shift)), h // unsafe: masked index, a whole slot (As checked sizeof(T) == 1<<shift)
 }
 
 // Claimed returns the slot of the record Claim returned index h for.
@@ -140,6 +130,32 @@ func (t Typed[T]) Claimed(h uint64) *T {
 
 // Flush publishes the records claimed or Put before it. Producer side.
 func (t Typed[T]) Flush() { t.r.Flush() }
+
+// Front returns the oldest unread record's slot, for the caller to read
+// in place, with its stamp and the number of unread records (it
+// included), or nil if there is none. It re-reads the producer's index
+// every time, so the count is current. The slot stays the consumer's
+// until Pop. Consumer side.
+func (t Typed[T]) Front() (*T, uint64, uint64) {
+	r := t.r
+	r.refreshHead()
+	c := r.cTail
+	n := r.cHead - c
+	if n == 0 {
+		return nil, 0, 0
+	}
+	var zero T
+	i := uintptr(c & r.mask)
+	return (*T)(unsafe.Add(r.slots, i*unsafe.Sizeof(zero))), *(*uint64)(unsafe.Add(r.stamps, i*8)), n // unsafe: masked index, a whole slot; inside the stamp array
+}
+
+// Pop hands the record Front returned back to the producer.
+// Precondition: Front returned one since the last Pop. Consumer side.
+func (t Typed[T]) Pop() {
+	r := t.r
+	r.cTail++
+	atomic.StoreUint64(r.tail, r.cTail) // release: the slot read before it is handed back
+}
 
 // TryRead copies the oldest unread record into *v and releases its slot;
 // false if the ring is empty. Consumer side.

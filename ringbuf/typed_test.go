@@ -164,6 +164,11 @@ func TestTypedTransfer(t *testing.T) {
 		var ok bool
 		if i%3 == 0 {
 			ok = rd.TryRead(&e)
+		} else if i%5 == 1 { // Pop also hands back what Get took before
+			if s, _, _ := rd.Front(); s != nil {
+				e, ok = *s, true
+				rd.Pop()
+			}
 		} else if ok = rd.Get(&e); i%3 == 2 || !ok {
 			c.Ack()
 		}
@@ -177,4 +182,30 @@ func TestTypedTransfer(t *testing.T) {
 		i++
 	}
 	wg.Wait()
+}
+
+// TestTypedFront: the consumer reads records in place, oldest first, with
+// their stamps and the count still unread; Pop hands each back.
+func TestTypedFront(t *testing.T) {
+	r, mem := mkRing(t, 32, 4)
+	c, _ := Attach(mem)
+	w, _ := As[event](r)
+	rd, _ := As[event](c)
+	if s, _, n := rd.Front(); s != nil || n != 0 {
+		t.Fatal("Front on an empty ring")
+	}
+	for i := uint64(0); i < 3; i++ {
+		r.SetStamp(100 + i)
+		w.TryWrite(&event{Branches: i})
+	}
+	for i := uint64(0); i < 3; i++ {
+		s, stamp, n := rd.Front()
+		if s == nil || s.Branches != i || stamp != 100+i || n != 3-i {
+			t.Fatalf("record %d: %+v stamp %d, %d unread", i, s, stamp, n)
+		}
+		rd.Pop()
+	}
+	if s, _, _ := rd.Front(); s != nil || r.Free() != 4 {
+		t.Fatal("records left after Pop")
+	}
 }

@@ -235,17 +235,17 @@ func TestReaderRewindDropsHold(t *testing.T) {
 	for p := range uint64(3) {
 		take(t, r, late, p)
 	}
-	if _, st, _ := r.Head(late); st != Ready || !r.Holding() {
+	if _, st, _ := r.Head(late); st != Ready || r.Held() == nil {
 		t.Fatal("no record 3 to hold")
 	}
 	if err := r.Rewind(1); err != nil {
 		t.Fatal(err)
 	}
-	if r.Holding() {
+	if r.Held() != nil {
 		t.Fatal("still holding after Rewind")
 	}
 	take(t, r, late, 1)
-	if _, st, _ := r.Head(late); st != Ready || !r.Holding() {
+	if _, st, _ := r.Head(late); st != Ready || r.Held() == nil {
 		t.Fatal("no history record 2 to hold")
 	}
 	if err := r.Rewind(1); err != nil {
@@ -381,7 +381,7 @@ func TestHistoryMalformed(t *testing.T) {
 		t.Fatalf("Ahead: %d records, want to stop at the damaged one", n)
 	}
 	take(t, r, late, bad-1)
-	if _, st, _ := r.Head(late); st != Malformed || r.Holding() {
+	if _, st, _ := r.Head(late); st != Malformed || r.Held() != nil {
 		t.Fatalf("damaged history record: %v", st)
 	}
 	b, _ := h.Encoded(bad)
@@ -561,10 +561,10 @@ func TestReaderRewindModel(t *testing.T) {
 			}
 		}
 		p, ok := h.Pinned()
-		if r.Pos() != pos || r.Live() != live || r.Holding() != holding || h.Oldest() != oldest || h.End() != live ||
+		if r.Pos() != pos || r.Live() != live || (r.Held() != nil) != holding || h.Oldest() != oldest || h.End() != live ||
 			h.Lost() != lost || ok != pinned || ok && p != pin {
 			t.Fatalf("step %d: pos %d live %d holding %v, history [%d, %d) pin %d %v lost %d; want pos %d live %d holding %v, [%d, %d) pin %d %v lost %d",
-				i, r.Pos(), r.Live(), r.Holding(), h.Oldest(), h.End(), p, ok, h.Lost(), pos, live, holding, oldest, live, pin, pinned, lost)
+				i, r.Pos(), r.Live(), r.Held() != nil, h.Oldest(), h.End(), p, ok, h.Lost(), pos, live, holding, oldest, live, pin, pinned, lost)
 		}
 		if s := l.Status(1); s.Read != live || s.Written != written {
 			t.Fatalf("step %d: status %+v, want %d read, %d written", i, s, live, written)

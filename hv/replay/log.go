@@ -44,8 +44,9 @@ type Lag struct {
 // Log, whose [Log.Status] reads nothing either side owns. Stamps are
 // nanoseconds on a clock both sides share (the caller's).
 type Log struct {
-	ring *ringbuf.Ring
-	lag  Lag
+	ring  *ringbuf.Ring
+	slots ringbuf.Typed[[RecordSize]byte] // the ring's slots, written and read in place
+	lag   Lag
 	w    Writer
 	r    Reader
 
@@ -67,9 +68,10 @@ func NewLog(mem []byte, capacity int, lag Lag) (*Log, error) {
 	}
 	l := &Log{ring: ring, lag: lag}
 	l.w.l, l.r.l = l, l
-	if l.w.slots, err = ringbuf.As[[RecordSize]byte](ring); err != nil {
+	if l.slots, err = ringbuf.As[[RecordSize]byte](ring); err != nil {
 		return nil, fmt.Errorf("replay: log: %w", err)
 	}
+	l.w.slots = l.slots
 	return l, nil
 }
 
@@ -120,7 +122,7 @@ const (
 // Writer is the primary's end of a Log.
 type Writer struct {
 	l     *Log
-	slots ringbuf.Typed[[RecordSize]byte] // the ring's slots, written in place
+	slots ringbuf.Typed[[RecordSize]byte] // the Log's
 	// Staged records [sealed, next) have no CRC yet: Publish computes it,
 	// once, after SetOutcome's last change.
 	sealed, next uint64
@@ -258,17 +260,15 @@ func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
 		return r.replayed()
 	}
 	l := r.l
-	closed := l.writerClosed.Load() // before the peek: a record written before Close is seen
-	b, err := l.ring.Peek(1)
-	if err != nil || len(b) == 0 {
+	closed := l.writerClosed.Load() // before the look: a record written before Close is seen
+	b, stamp, inFlight := l.slots.Front()
+	if b == nil {
 		if closed {
 			return nil, Ended, 0
 		}
 		return nil, Waiting, 0
 	}
-	stamp, _ := l.ring.OldestStamp()
 	l.headStamp.Store(max(stamp, 1)) // the record the reader waits on, held or not
-	inFlight := l.ring.Available()
 	full := inFlight >= uint64(l.ring.Capacity())
 	if !closed && !full {
 		if age := now - stamp; now < stamp || age < l.lag.Ns {
@@ -281,8 +281,8 @@ func (r *Reader) Head(now uint64) (*Record, HeadState, uint64) {
 			return nil, Waiting, 0
 		}
 	}
-	if !Check(b, &r.head) {
-		copy(r.bad[:], b)
+	if !Check(b[:], &r.head) {
+		r.bad = *b
 		return nil, Malformed, 0
 	}
 	r.have = true
@@ -323,10 +323,15 @@ func (r *Reader) PendingRecord(i int) ([]byte, bool) {
 // Bad returns the bytes of the slot Head found malformed.
 func (r *Reader) Bad() *[RecordSize]byte { return &r.bad }
 
-// Holding reports whether the reader holds its next record (Head
-// returned it Ready and it is not consumed yet): Head would return it at
-// once.
-func (r *Reader) Holding() bool { return r.have }
+// Held returns the record the reader holds (Head returned it Ready and
+// it is not consumed yet), or nil: Head would return it at once, at any
+// time. The exit path asks this first, before it reads the clock.
+func (r *Reader) Held() *Record {
+	if r.have {
+		return &r.head
+	}
+	return nil
+}
 
 // Consume releases the record Head returned: from the ring, into the
 // history if the reader keeps one; a rewound reader only steps to the
@@ -342,11 +347,11 @@ func (r *Reader) Consume() {
 		// The slot again rather than a slice of it kept by Head: storing a
 		// pointer in the Reader would cost Head a write barrier, which the
 		// exit path must not have. Before Release: the writer may reuse it.
-		b, _ := r.l.ring.Peek(1)
-		r.hist.put(b)
+		b, _, _ := r.l.slots.Front()
+		r.hist.put(b[:])
 	}
 	r.l.headStamp.Store(0)
-	r.l.ring.Release(1)
+	r.l.slots.Pop()
 }
 
 // Pos returns the ordinal of the record Head returns next: how many
