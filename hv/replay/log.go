@@ -47,8 +47,8 @@ type Log struct {
 	ring  *ringbuf.Ring
 	slots ringbuf.Typed[[RecordSize]byte] // the ring's slots, written and read in place
 	lag   Lag
-	w    Writer
-	r    Reader
+	w     Writer
+	r     Reader
 
 	// Published by one end for the other and for observers.
 	writerClosed atomic.Bool   // no record follows those in the ring
