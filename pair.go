@@ -474,6 +474,15 @@ func runReplayBench(m *hv.Machine, opts map[string]string) int {
 		pct(ps.Cost.Active(), solo.Stats().Cost.Active()))
 	fmt.Printf("bench: replay overhead: %+.2f%% (backup vs primary, active; goal <= 2%%, seed 002: under 2%%)\n",
 		pct(bs.Cost.Active(), ps.Cost.Active()))
+	// The hypervisor's share alone: the guest's own count moves with where
+	// the ticks land (by up to 0.5% of active between runs).
+	perExit := func(vm *hv.VM) float64 {
+		s := vm.Stats()
+		return float64(s.Cost.Hypervisor-s.Cost.Waiting) / float64(s.Exits)
+	}
+	so, pr, bk := perExit(solo), perExit(pair.Primary), perExit(pair.Backup)
+	fmt.Printf("bench: hypervisor instructions per exit: solo %.1f, primary %.1f (recording %+.1f), backup %.1f (replaying %+.1f)\n",
+		so, pr, pr-so, bk, bk-pr)
 	for _, vm := range []*hv.VM{pair.Primary, pair.Backup} {
 		s := vm.Stats()
 		if s.Digests == 0 {
