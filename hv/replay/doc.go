@@ -73,6 +73,11 @@
 // backup compares both with its own, so a wrong input is caught at its own
 // landmark. Both codes are Unrecorded (0) in a record the primary had to
 // write before its injection was decided; the backup checks nothing then.
+// The primary encodes an input record straight into its ring slot and
+// leaves it unpublished ([Writer.Stage]) until the outcome is known
+// ([Writer.SetOutcome]); [Writer.Publish] computes the CRCs and hands the
+// records over with one store. It publishes them Unrecorded rather than
+// wait on itself when the log fills meanwhile.
 //
 // The primary ends its log with its final digest (where the guest state
 // can be read), the FinalRecords KindFinal records of its [FinalState]
