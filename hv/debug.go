@@ -26,9 +26,9 @@ import (
 // vCPU's own thread, and the vCPU thread must not block or allocate in
 // VM-exit context. So the vCPU thread stops only at a boundary: in its
 // loop, after an exit was handled and before the next entry is armed
-// (VM.loop calls boundary when the attention flag is set), or before it
-// waits for the log there (waitLog), or once its VM has ended. There it
-// parks: it publishes why it stopped (a gdb.StopEvent) and serves work
+// (VM.loop calls boundary when the attention flag is set), or while it
+// waits for the log there (replayer.await), or once its VM has ended.
+// There it parks: it publishes why it stopped (a gdb.StopEvent) and serves work
 // that frontends send it (a func run on the vCPU thread, which reads the
 // VMCS, guest memory, the log), until a piece of work resumes it with a
 // run mode: continue, step, run to a position, or run freely. A frontend
@@ -788,40 +788,6 @@ func (d *debugger) atEnd(v *VM) {
 	}
 	e := v.End()
 	d.park(v, gdb.StopEvent{Reason: gdb.StopEnded, Message: fmt.Sprintf("hindsight: the backup ended at landmark %v: %s", e.At, e.Reason)}, true)
-}
-
-// waitLog waits until the log's next record is there for the coming
-// entry (as head does for the clock's budget, but outside VM-exit
-// context), parking the vCPU if a frontend asks meanwhile: the backup may
-// wait here long (a primary idle in HLT logs nothing).
-func (p *replayer) waitLog(v *VM) {
-	var t0 uint64
-	waited := false
-	for {
-		_, st, wait := p.rd.Head(p.now())
-		if st != replay.Waiting || v.stopRequest.Load() {
-			break
-		}
-		if d := v.dbg; d != nil && d.stopReq.Load() {
-			d.boundary(v)
-			continue
-		}
-		if !waited {
-			waited = true
-			if v.cfg.Account {
-				t0 = boot.ThreadTSC()
-			}
-		}
-		v.stats.Waits++
-		if wait > sleepNs {
-			idle(int64(wait))
-		} else {
-			pauseSpin()
-		}
-	}
-	if waited && v.cfg.Account {
-		v.stats.Cost.Waiting += boot.ThreadTSC() - t0
-	}
 }
 
 // exitTraps gives back what the debugger and the single step armed for

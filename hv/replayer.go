@@ -52,29 +52,42 @@ func (p *replayer) now() uint64 { return (boot.TSC() - p.tsc0) * 1000 / (p.tscHz
 // logged one and the lag allows taking it. It returns nil, having ended
 // the VM, if the log is malformed or ended, or the VM is asked to stop.
 func (p *replayer) head(v *VM) *replay.Record {
-	if h := p.rd.Held(); h != nil {
+	h, st := p.await(v, false)
+	switch st {
+	case replay.Ready:
 		return h
+	case replay.Malformed:
+		v.endVM(causeMalformed, 0, 0)
+	case replay.Ended:
+		v.endVM(causeLogEnded, 0, 0)
+	default: // asked to stop
+		v.endVM(causeStopped, 0, 0)
+	}
+	return nil
+}
+
+// await waits until the log's next record is there (Ready) or the log
+// has failed or ended, or the VM is asked to stop (Waiting). At a loop
+// boundary (outside VM-exit context) it parks the vCPU for a debugger's
+// stop request meanwhile: the backup may wait long there (a primary idle
+// in HLT logs nothing). The wait counts as Cost.Waiting.
+func (p *replayer) await(v *VM, boundary bool) (*replay.Record, replay.HeadState) {
+	if h := p.rd.Held(); h != nil {
+		return h, replay.Ready
 	}
 	var t0 uint64
 	waited := false
 	for {
 		h, st, wait := p.rd.Head(p.now())
-		switch st {
-		case replay.Ready:
+		if st != replay.Waiting || v.stopRequest.Load() {
 			if waited && v.cfg.Account {
 				v.stats.Cost.Waiting += boot.ThreadTSC() - t0
 			}
-			return h
-		case replay.Malformed:
-			v.endVM(causeMalformed, 0, 0)
-			return nil
-		case replay.Ended:
-			v.endVM(causeLogEnded, 0, 0)
-			return nil
+			return h, st
 		}
-		if v.stopRequest.Load() {
-			v.endVM(causeStopped, 0, 0)
-			return nil
+		if d := v.dbg; boundary && d != nil && d.stopReq.Load() {
+			d.boundary(v)
+			continue
 		}
 		if !waited {
 			waited = true
