@@ -52,6 +52,9 @@ func (p *replayer) now() uint64 { return (boot.TSC() - p.tsc0) * 1000 / (p.tscHz
 // logged one and the lag allows taking it. It returns nil, having ended
 // the VM, if the log is malformed or ended, or the VM is asked to stop.
 func (p *replayer) head(v *VM) *replay.Record {
+	if h := p.rd.Held(); h != nil {
+		return h // the common case, before any call or clock read
+	}
 	h, st := p.await(v, false)
 	switch st {
 	case replay.Ready:
@@ -70,11 +73,9 @@ func (p *replayer) head(v *VM) *replay.Record {
 // has failed or ended, or the VM is asked to stop (Waiting). At a loop
 // boundary (outside VM-exit context) it parks the vCPU for a debugger's
 // stop request meanwhile: the backup may wait long there (a primary idle
-// in HLT logs nothing). The wait counts as Cost.Waiting.
+// in HLT logs nothing). The wait counts as Cost.Waiting. The callers
+// ask Reader.Held first: the record is held at most exits.
 func (p *replayer) await(v *VM, boundary bool) (*replay.Record, replay.HeadState) {
-	if h := p.rd.Held(); h != nil {
-		return h, replay.Ready
-	}
 	var t0 uint64
 	waited := false
 	for {

@@ -344,7 +344,9 @@ func (v *VM) loop() {
 				d.boundary(v)
 			}
 			hooked = d.attention.Load() || d.stepping
-			d.rep.await(v, true) // the next record, for the coming entry's budget
+			if d.rep.rd.Held() == nil {
+				d.rep.await(v, true) // the next record, for the coming entry's budget
+			}
 			// The guest's own DR7 and TF, before the clock or the
 			// debugger arms anything for this entry (exitTraps; the
 			// clock's stepper takes DR7 itself when it arms).

@@ -71,7 +71,6 @@ func NewLog(mem []byte, capacity int, lag Lag) (*Log, error) {
 	if l.slots, err = ringbuf.As[[RecordSize]byte](ring); err != nil {
 		return nil, fmt.Errorf("replay: log: %w", err)
 	}
-	l.w.slots = l.slots
 	return l, nil
 }
 
@@ -121,8 +120,7 @@ const (
 
 // Writer is the primary's end of a Log.
 type Writer struct {
-	l     *Log
-	slots ringbuf.Typed[[RecordSize]byte] // the Log's
+	l *Log
 	// Staged records [sealed, next) have no CRC yet: Publish computes it,
 	// once, after SetOutcome's last change.
 	sealed, next uint64
@@ -148,7 +146,7 @@ func (w *Writer) Stage(r *Record, stamp uint64) (index uint64, res WriteResult) 
 	if w.l.readerClosed.Load() {
 		return 0, w.drop()
 	}
-	s, h := w.slots.Claim(stamp)
+	s, h := w.l.slots.Claim(stamp)
 	if s == nil {
 		return 0, w.full()
 	}
@@ -165,7 +163,7 @@ func (w *Writer) StageEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
 		return w.drop()
 	}
 	w.seal()
-	s, h := w.slots.Claim(stamp)
+	s, h := w.l.slots.Claim(stamp)
 	if s == nil {
 		return w.full()
 	}
@@ -179,7 +177,7 @@ func (w *Writer) StageEncoded(b *[RecordSize]byte, stamp uint64) WriteResult {
 // (Value2, Value3). Precondition: the record at index was staged by
 // Stage and is not published yet.
 func (w *Writer) SetOutcome(index, requested, delivered uint64) {
-	s := w.slots.Claimed(index)
+	s := w.l.slots.Claimed(index)
 	le.PutUint64(s[offValue2:], requested)
 	le.PutUint64(s[offValue3:], delivered)
 }
@@ -187,13 +185,13 @@ func (w *Writer) SetOutcome(index, requested, delivered uint64) {
 // Publish makes the staged records the reader's, with one store.
 func (w *Writer) Publish() {
 	w.seal()
-	w.slots.Flush()
+	w.l.slots.Flush()
 }
 
 // seal computes the CRCs of the staged records that have none yet.
 func (w *Writer) seal() {
 	for ; w.sealed < w.next; w.sealed++ {
-		seal(w.slots.Claimed(w.sealed))
+		seal(w.l.slots.Claimed(w.sealed))
 	}
 }
 
@@ -346,7 +344,7 @@ func (r *Reader) Consume() {
 	if r.hist != nil {
 		// The slot again rather than a slice of it kept by Head: storing a
 		// pointer in the Reader would cost Head a write barrier, which the
-		// exit path must not have. Before Release: the writer may reuse it.
+		// exit path must not have. Before Pop: the writer may reuse it.
 		b, _, _ := r.l.slots.Front()
 		r.hist.put(b[:])
 	}
