@@ -55,7 +55,7 @@ out=build/debug
 mkdir -p "$out"
 fail=0
 
-bad() { echo "debug-bochs.sh: FAIL: $*" >&2; fail=1; }
+. "$(dirname "$0")/check.sh"
 
 # start NAME MARKER MODULE-ARGS CMDLINE: boot in the background, wait for
 # MARKER in the console log.
@@ -85,15 +85,6 @@ gdbrun() {
 	sed "s/PORT/$port/" "$2" >"$out/$1.gdb"
 	timeout -k 5 "${3:-300}" gdb -batch -nx -ex "set pagination off" -ex "set confirm off" -ex "set remotetimeout 120" \
 		-ex "file $elf" -x "$out/$1.gdb" >"$out/$1.out" 2>&1
-}
-
-# expect FILE PATTERN...: every pattern must be in FILE.
-expect() {
-	f=$1
-	shift
-	for p in "$@"; do
-		grep -q -- "$p" "$f" || bad "\"$p\" not in $f"
-	done
 }
 
 # finish NAME: the run must end by itself, with the verdict.

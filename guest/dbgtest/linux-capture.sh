@@ -12,14 +12,7 @@ img=$1 L=$2
 out=build/linuxcap
 mkdir -p "$out"
 fail=0
-bad() { echo "linux-capture.sh: FAIL: $*" >&2; fail=1; }
-expect() {
-	f=$1
-	shift
-	for p in "$@"; do
-		grep -q -- "$p" "$f" || bad "\"$p\" not in $f"
-	done
-}
+. "$(dirname "$0")/check.sh"
 for f in bzImage initramfs.cpio.gz; do
 	[ -r "$L/$f" ] || { echo "linux-capture.sh: $L/$f is missing (make linux)" >&2; exit 2; }
 done
